@@ -1,0 +1,241 @@
+package pin
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// MaxProblems caps the FieldErrors a rejected request lists; the message
+// says when more were found.
+const MaxProblems = 100
+
+// summaryProblems is how many problems the error message itself quotes.
+const summaryProblems = 3
+
+// ParseRequest decodes a POST /pins body and validates every record (see
+// Validate for the schema). The body is one JSON object, a JSON array of
+// objects, or, when ndjson is true, NDJSON: one object per line, blank lines
+// skipped, "\r\n" accepted.
+//
+// Returns every record in order, each Raw a compact copy of the client's
+// object, all sharing one buffer the size of body. When any record is bad it
+// returns nil and an *Error with code EINVALID: Message is a summary such as
+// `2 of 5 pins are invalid; nothing was accepted. record 1: field "index" must
+// be an integer >= 0, got string "12"; record 3: missing required field
+// "unique_id"`, and Detail is the []FieldError of every problem of every bad
+// record (at most MaxProblems; the message says when there were more).
+// Malformed JSON is reported with its byte offset, line and column; in an
+// array or single object it ends the parse, on an NDJSON line it spoils only
+// that line. An empty body, an empty array or an NDJSON body of blank lines
+// is EINVALID with the message "the request holds no pins" and no Detail.
+func ParseRequest(body []byte, ndjson bool) ([]Record, error) {
+	var p requestParser
+	p.sc.keep = true
+	p.sc.out = make([]byte, 0, len(body))
+	if ndjson {
+		p.recs = make([]Record, 0, bytes.Count(body, []byte{'\n'})+1)
+		p.parseNDJSON(body)
+	} else {
+		p.parseJSON(body)
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return p.recs, nil
+}
+
+type requestParser struct {
+	sc      scanner
+	recs    []Record
+	probs   []FieldError // the listed problems, at most MaxProblems
+	scratch []FieldError // one record's problems
+	nprobs  int          // problems found, listed or not
+	total   int          // records seen
+	bad     int          // records with a problem
+	single  bool         // the body is one object
+	broken  bool         // malformed JSON stopped the parse
+	lastBad int          // position of the last bad record
+}
+
+func (p *requestParser) parseJSON(body []byte) {
+	s := &p.sc
+	s.reset(body)
+	s.skipSpace()
+	if s.pos == len(body) {
+		return
+	}
+	switch body[s.pos] {
+	case '{':
+		p.single = true
+		if !p.one(0, 0) {
+			return
+		}
+		if s.skipSpace(); s.pos < len(body) {
+			p.malformed(1, 0, body, s.fail("unexpected data after the pin's JSON object; send several pins as a JSON array, or as NDJSON with Content-Type: application/x-ndjson"))
+		}
+	case '[':
+		s.pos++
+		s.skipSpace()
+		if s.pos < len(body) && body[s.pos] == ']' {
+			s.pos++
+		} else {
+			for n := 0; ; {
+				if !p.one(n, 0) {
+					return
+				}
+				n++
+				s.skipSpace()
+				if s.pos >= len(body) {
+					p.malformed(n, 0, body, s.failEOF())
+					return
+				}
+				if body[s.pos] == ']' {
+					s.pos++
+					break
+				}
+				if body[s.pos] != ',' {
+					p.malformed(n, 0, body, s.fail("invalid character %s after array element", describeByte(body[s.pos])))
+					return
+				}
+				s.pos++
+				s.skipSpace()
+			}
+		}
+		if s.skipSpace(); s.pos < len(body) {
+			p.malformed(p.total, 0, body, s.fail("unexpected data after the JSON array"))
+		}
+	default:
+		p.malformed(0, 0, body, s.fail("the body must be a JSON object, a JSON array of objects, or NDJSON with Content-Type: application/x-ndjson; it starts with %s", describeByte(body[s.pos])))
+	}
+}
+
+func (p *requestParser) parseNDJSON(body []byte) {
+	s := &p.sc
+	n := 0
+	for line := 1; len(body) > 0; line++ {
+		text := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			text, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		s.reset(text)
+		if s.skipSpace(); s.pos == len(text) {
+			continue
+		}
+		if p.one(n, line) {
+			if s.skipSpace(); s.pos < len(text) {
+				p.malformed(n, line, text, s.fail("unexpected data after the JSON object; NDJSON holds one pin per line"))
+			}
+		}
+		n++
+	}
+}
+
+// one reads and checks the record at the scanner's position; it returns
+// false when the record is malformed JSON.
+func (p *requestParser) one(n, line int) bool {
+	var f fields
+	k, start, end, raw, err := p.sc.record(&f)
+	p.total++
+	if err != nil {
+		p.malformed(n, line, p.sc.src, err)
+		return false
+	}
+	if k != kindObject {
+		p.scratch = append(p.scratch[:0], FieldError{Message: "record must be a JSON object, got " + got(k, p.sc.src[start:end])})
+		p.add(n, line)
+		return true
+	}
+	var pin Pin
+	pin, p.scratch = decodePin(p.sc.src[start:end], &f, start, p.scratch[:0])
+	if len(p.scratch) > 0 {
+		p.add(n, line)
+	} else if p.bad == 0 {
+		p.recs = append(p.recs, Record{Pin: pin, Raw: raw})
+	}
+	return true
+}
+
+// malformed reports a syntax error in text (the body, or an NDJSON line)
+// against record n. A malformed NDJSON line spoils only that line.
+func (p *requestParser) malformed(n, line int, text []byte, err error) {
+	e := err.(*syntaxError)
+	var msg string
+	if line > 0 {
+		msg = fmt.Sprintf("malformed JSON at line %d, column %d: %s", line, e.off+1, e.msg)
+	} else {
+		msg = malformedAt(text, e)
+		p.broken = true
+	}
+	p.scratch = append(p.scratch[:0], FieldError{Message: msg})
+	p.add(n, line)
+}
+
+// add records the problems in scratch as record n's.
+func (p *requestParser) add(n, line int) {
+	if p.bad == 0 {
+		p.recs = nil
+	}
+	if p.bad == 0 || p.lastBad != n {
+		p.bad++ // records arrive in order, so this counts each bad one once
+		p.lastBad = n
+	}
+	for _, fe := range p.scratch {
+		p.nprobs++
+		if len(p.probs) < MaxProblems {
+			fe.Record, fe.Line = n, line
+			p.probs = append(p.probs, fe)
+		}
+	}
+}
+
+func (p *requestParser) err() error {
+	if p.bad == 0 {
+		if p.total == 0 {
+			return &Error{Code: EINVALID, Message: "the request holds no pins"}
+		}
+		return nil
+	}
+	var b strings.Builder
+	switch {
+	case p.broken:
+		b.WriteString("the request body is not valid JSON; nothing was accepted.")
+	case p.single:
+		b.WriteString("the pin is invalid; nothing was accepted.")
+	case p.bad == 1:
+		fmt.Fprintf(&b, "1 of %d pins is invalid; nothing was accepted.", p.total)
+	default:
+		fmt.Fprintf(&b, "%d of %d pins are invalid; nothing was accepted.", p.bad, p.total)
+	}
+	for i, fe := range p.probs[:min(len(p.probs), summaryProblems)] {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteByte(' ')
+		if i == 0 || fe.Record != p.probs[i-1].Record {
+			switch {
+			case fe.Line > 0:
+				fmt.Fprintf(&b, "line %d: ", fe.Line)
+			case !p.single:
+				fmt.Fprintf(&b, "record %d: ", fe.Record)
+			}
+		}
+		b.WriteString(fe.Message)
+	}
+	if more := p.nprobs - summaryProblems; more > 0 {
+		fmt.Fprintf(&b, "; and %d more problem%s", more, plural(more))
+		if p.nprobs > MaxProblems {
+			fmt.Fprintf(&b, " (the detail lists the first %d of %d)", MaxProblems, p.nprobs)
+		}
+	}
+	return &Error{Code: EINVALID, Message: b.String(), Detail: p.probs}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
