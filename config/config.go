@@ -1,0 +1,217 @@
+// Package config reads pinpipe's configuration once, at start, from the
+// environment and from flags of the same names.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Config is everything pinpipe reads from its environment. Nothing else in
+// the program reads environment variables.
+type Config struct {
+	Addr    string // HTTP listen address
+	DataDir string // root of every embedded default's data
+	APIKey  string // when set, API routes need "Authorization: Bearer <key>"
+
+	KafkaBrokers []string // empty: the embedded Kafka-protocol broker
+	Topic        string
+	GroupPrefix  string // consumer groups are <prefix>-landing and <prefix>-stream
+
+	S3Endpoint     string // empty: the embedded S3 server
+	S3Bucket       string
+	AWSAccessKeyID string
+	AWSSecretKey   string
+	AWSRegion      string
+
+	CassandraHosts    []string // empty: the embedded stand-in tables
+	CassandraKeyspace string
+
+	PostgresURL string // empty: the embedded stand-in tables
+
+	BatchCron         string
+	LandingMaxRecords int
+	LandingInterval   time.Duration
+
+	StreamMaxRecords int
+	StreamInterval   time.Duration
+
+	MaxBodyBytes int64
+
+	QueryTimeout       time.Duration
+	QueryMemoryLimit   string
+	QueryThreads       int
+	QueryMaxConcurrent int
+	MirrorMaxBytes     int64
+	MirrorStaleness    time.Duration
+
+	LogLevel string
+}
+
+// setting ties one environment variable to its flag, its default and the
+// Config field it fills.
+type setting struct {
+	env   string
+	def   string
+	usage string
+	set   func(c *Config, v string) error
+}
+
+// Flag returns the flag name for an environment variable name:
+// PINPIPE_KAFKA_BROKERS → kafka-brokers, AWS_REGION → aws-region.
+func Flag(env string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(env, "PINPIPE_"), "_", "-"))
+}
+
+var settings = []setting{
+	{"PINPIPE_ADDR", "127.0.0.1:8000", "HTTP listen address", func(c *Config, v string) error { c.Addr = v; return nil }},
+	{"PINPIPE_DATA_DIR", "./data", "directory for the embedded defaults' data and the lake mirror", func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{"PINPIPE_API_KEY", "", "when set, API routes need 'Authorization: Bearer <key>'", func(c *Config, v string) error { c.APIKey = v; return nil }},
+	{"PINPIPE_KAFKA_BROKERS", "", "comma-separated Kafka bootstrap brokers (empty: embedded broker)", func(c *Config, v string) error { c.KafkaBrokers = list(v); return nil }},
+	{"PINPIPE_TOPIC", "pins", "Kafka topic of accepted pins", func(c *Config, v string) error { c.Topic = v; return nil }},
+	{"PINPIPE_GROUP_PREFIX", "pinpipe", "prefix of the lanes' Kafka consumer groups (<prefix>-landing, <prefix>-stream)", func(c *Config, v string) error { c.GroupPrefix = v; return nil }},
+	{"PINPIPE_S3_ENDPOINT", "", "S3 endpoint URL (empty: embedded S3 server)", func(c *Config, v string) error { c.S3Endpoint = v; return nil }},
+	{"PINPIPE_S3_BUCKET", "pinpipe", "S3 bucket of the raw, curated and rejected zones", func(c *Config, v string) error { c.S3Bucket = v; return nil }},
+	{"AWS_ACCESS_KEY_ID", "", "S3 access key", func(c *Config, v string) error { c.AWSAccessKeyID = v; return nil }},
+	{"AWS_SECRET_ACCESS_KEY", "", "S3 secret key", func(c *Config, v string) error { c.AWSSecretKey = v; return nil }},
+	{"AWS_REGION", "us-east-1", "S3 region", func(c *Config, v string) error { c.AWSRegion = v; return nil }},
+	{"PINPIPE_CASSANDRA_HOSTS", "", "comma-separated Cassandra hosts, host:port (empty: embedded stand-in)", func(c *Config, v string) error { c.CassandraHosts = list(v); return nil }},
+	{"PINPIPE_CASSANDRA_KEYSPACE", "pinterest", "Cassandra keyspace", func(c *Config, v string) error { c.CassandraKeyspace = v; return nil }},
+	{"PINPIPE_POSTGRES_URL", "", "Postgres connection URL (empty: embedded stand-in)", func(c *Config, v string) error { c.PostgresURL = v; return nil }},
+	{"PINPIPE_BATCH_CRON", "0 8 * * *", "cron schedule (UTC) of the daily batch run, for yesterday", func(c *Config, v string) error { c.BatchCron = v; return validCron(v) }},
+	{"PINPIPE_LANDING_MAX_RECORDS", "10000", "raw-zone object size in records", intSetter(func(c *Config, n int) { c.LandingMaxRecords = n })},
+	{"PINPIPE_LANDING_INTERVAL", "60s", "longest wait before a raw-zone object is written", durSetter(func(c *Config, d time.Duration) { c.LandingInterval = d })},
+	{"PINPIPE_STREAM_MAX_RECORDS", "5000", "stream micro-batch size in records", intSetter(func(c *Config, n int) { c.StreamMaxRecords = n })},
+	{"PINPIPE_STREAM_INTERVAL", "100ms", "longest wait before a stream micro-batch is written", durSetter(func(c *Config, d time.Duration) { c.StreamInterval = d })},
+	{"PINPIPE_MAX_BODY_BYTES", "16777216", "largest POST /pins body in bytes", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("want a positive number of bytes, got %q", v)
+		}
+		c.MaxBodyBytes = n
+		return nil
+	}},
+	{"PINPIPE_QUERY_TIMEOUT", "30s", "longest run of one SQL query", durSetter(func(c *Config, d time.Duration) { c.QueryTimeout = d })},
+	{"PINPIPE_QUERY_MEMORY_LIMIT", "2GB", "DuckDB memory limit", func(c *Config, v string) error { c.QueryMemoryLimit = v; return nil }},
+	{"PINPIPE_QUERY_THREADS", "2", "DuckDB threads", intSetter(func(c *Config, n int) { c.QueryThreads = n })},
+	{"PINPIPE_QUERY_MAX_CONCURRENT", "4", "queries running at once; more get 429", intSetter(func(c *Config, n int) { c.QueryMaxConcurrent = n })},
+	{"PINPIPE_MIRROR_MAX_BYTES", "10737418240", "disk the local lake mirror may use", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("want a positive number of bytes, got %q", v)
+		}
+		c.MirrorMaxBytes = n
+		return nil
+	}},
+	{"PINPIPE_MIRROR_STALENESS", "2s", "how old the lake mirror's listing may be when a query runs", durSetter(func(c *Config, d time.Duration) { c.MirrorStaleness = d })},
+	{"PINPIPE_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error {
+		switch v {
+		case "debug", "info", "warn", "error":
+			c.LogLevel = v
+			return nil
+		}
+		return fmt.Errorf("want debug, info, warn or error, got %q", v)
+	}},
+}
+
+// Load reads the configuration: each setting's default, overridden by its
+// environment variable (looked up with getenv), overridden by its flag in
+// args. It registers the flags on fs, parses args and returns the
+// remaining arguments. Returns an error naming the setting when a value is
+// invalid.
+func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config, []string, error) {
+	values := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		values[s.env] = fs.String(Flag(s.env), "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	c := &Config{}
+	for _, s := range settings {
+		v, from := s.def, "default"
+		if e := getenv(s.env); e != "" {
+			v, from = e, s.env
+		}
+		if set[Flag(s.env)] {
+			v, from = *values[s.env], "--"+Flag(s.env)
+		}
+		if err := s.set(c, strings.TrimSpace(v)); err != nil {
+			return nil, nil, fmt.Errorf("config: %s (from %s): %w", s.env, from, err)
+		}
+	}
+	if abs, err := filepath.Abs(c.DataDir); err == nil {
+		c.DataDir = abs
+	}
+	if c.S3Endpoint != "" && (c.AWSAccessKeyID == "" || c.AWSSecretKey == "") {
+		return nil, nil, errors.New("config: PINPIPE_S3_ENDPOINT is set but AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is not; set both to the S3 server's credentials")
+	}
+	return c, fs.Args(), nil
+}
+
+// Usage writes the table of settings: environment variable, flag, default.
+func Usage(w io.Writer) {
+	fmt.Fprintln(w, "\nSettings (environment variable, or the flag of the same name):")
+	for _, s := range settings {
+		def := s.def
+		if def == "" {
+			def = "(unset)"
+		}
+		fmt.Fprintf(w, "  %-28s --%-22s %-16s %s\n", s.env, Flag(s.env), def, s.usage)
+	}
+}
+
+// Embedded reports which dependencies run as embedded defaults.
+func (c *Config) Embedded() (kafka, s3, cassandra, postgres bool) {
+	return len(c.KafkaBrokers) == 0, c.S3Endpoint == "", len(c.CassandraHosts) == 0, c.PostgresURL == ""
+}
+
+func list(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func intSetter(f func(*Config, int)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("want a positive whole number, got %q", v)
+		}
+		f(c, n)
+		return nil
+	}
+}
+
+func durSetter(f func(*Config, time.Duration)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("want a positive duration such as 500ms, 60s or 5m, got %q", v)
+		}
+		f(c, d)
+		return nil
+	}
+}
+
+func validCron(v string) error {
+	if _, err := cron.ParseStandard(v); err != nil {
+		return fmt.Errorf("want a 5-field cron expression such as \"0 8 * * *\": %v", err)
+	}
+	return nil
+}

@@ -1,0 +1,226 @@
+// Package pipeline assembles pinpipe from its configuration: it picks each
+// dependency's real or embedded implementation (in this one place), starts
+// the lanes and the HTTP server, and stops them in order so that no accepted
+// pin is lost.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"pinpipe/broker"
+	"pinpipe/config"
+	"pinpipe/ingest"
+	"pinpipe/lake"
+	"pinpipe/server"
+)
+
+// Pipeline is a running pinpipe.
+type Pipeline struct {
+	Config   *config.Config
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	Brokers  []string
+	Lake     *lake.Store
+	Producer *ingest.Producer
+	Server   *server.Server
+	Addr     string // the HTTP server's bound address
+
+	opts     server.Options // what the lanes register for the server
+	lanes    *errgroup.Group
+	stopLane context.CancelFunc
+	httpSrv  *http.Server
+	httpDone chan error
+	closers  []func(context.Context) error // closed last-in first-out
+}
+
+// Start brings up the dependencies (embedded defaults for those left
+// unset), the lanes and the HTTP server. Returns an error naming the
+// dependency that could not be reached; whatever was started is stopped.
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (p *Pipeline, err error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p = &Pipeline{Config: cfg, Log: log, Registry: reg}
+	defer func() {
+		if err != nil {
+			p.closeAll(context.Background())
+		}
+	}()
+	if err := p.startKafka(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.startLake(ctx); err != nil {
+		return nil, err
+	}
+	p.Producer = ingest.NewProducer(p.Brokers, cfg.Topic, reg)
+
+	laneCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	p.stopLane = stop
+	p.lanes, laneCtx = errgroup.WithContext(laneCtx)
+	if err := p.startBatch(laneCtx); err != nil {
+		return nil, err
+	}
+	if err := p.startStream(laneCtx); err != nil {
+		return nil, err
+	}
+	if err := p.startQuery(laneCtx); err != nil {
+		return nil, err
+	}
+
+	o := p.opts
+	o.Log, o.Registry, o.APIKey, o.MaxBodyBytes, o.Producer = log, reg, cfg.APIKey, cfg.MaxBodyBytes, p.Producer
+	p.Server = server.New(o)
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("http: listen on %s (PINPIPE_ADDR): %w; is another pinpipe running? Choose another address with --addr", cfg.Addr, err)
+	}
+	p.Addr = ln.Addr().String()
+	p.httpSrv = &http.Server{Handler: p.Server, ReadHeaderTimeout: 10 * time.Second}
+	p.httpDone = make(chan error, 1)
+	go func() { p.httpDone <- p.httpSrv.Serve(ln) }()
+	log.Info("pinpipe is serving", slog.String("url", "http://"+p.Addr), slog.String("dashboard", "http://"+p.Addr+"/"))
+	return p, nil
+}
+
+func (p *Pipeline) startKafka(ctx context.Context) error {
+	cfg := p.Config
+	p.Brokers = cfg.KafkaBrokers
+	embedded := len(p.Brokers) == 0
+	if embedded {
+		dir := filepath.Join(cfg.DataDir, "kafka")
+		b, err := broker.Start(dir, "127.0.0.1:0", cfg.Topic, p.Log)
+		if err != nil {
+			return err
+		}
+		p.closers = append(p.closers, func(context.Context) error { b.Close(); return nil })
+		p.Brokers = b.Addrs()
+		p.Log.Info("kafka: using the embedded Kafka-protocol broker (set PINPIPE_KAFKA_BROKERS for a real cluster)",
+			slog.String("data", dir), slog.Any("addrs", p.Brokers))
+	} else {
+		p.Log.Info("kafka: using external brokers", slog.Any("brokers", p.Brokers))
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := broker.EnsureTopic(tctx, p.Brokers, cfg.Topic, broker.Partitions); err != nil {
+		return fmt.Errorf("%w (PINPIPE_KAFKA_BROKERS=%v)", err, cfg.KafkaBrokers)
+	}
+	brokers := p.Brokers
+	p.opts.Checks = append(p.opts.Checks, server.Check{Name: "kafka", Embedded: embedded, Check: func(ctx context.Context) error {
+		return broker.Check(ctx, brokers)
+	}})
+	return nil
+}
+
+func (p *Pipeline) startLake(ctx context.Context) error {
+	cfg := p.Config
+	o := lake.Options{Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket, Region: cfg.AWSRegion, AccessKey: cfg.AWSAccessKeyID, SecretKey: cfg.AWSSecretKey}
+	embedded := o.Endpoint == ""
+	if embedded {
+		dir := filepath.Join(cfg.DataDir, "s3")
+		e, err := lake.StartEmbedded(dir, "127.0.0.1:0", p.Log)
+		if err != nil {
+			return err
+		}
+		p.closers = append(p.closers, e.Close)
+		o.Endpoint, o.AccessKey, o.SecretKey = e.Endpoint, lake.EmbeddedKey, lake.EmbeddedSecret
+		p.Log.Info("s3: using the embedded S3 server (set PINPIPE_S3_ENDPOINT for a real one)",
+			slog.String("data", dir), slog.String("endpoint", e.Endpoint))
+	} else {
+		p.Log.Info("s3: using an external S3 server", slog.String("endpoint", o.Endpoint), slog.String("bucket", o.Bucket))
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	store, err := lake.Open(tctx, o)
+	if err != nil {
+		return err
+	}
+	p.Lake = store
+	p.opts.Checks = append(p.opts.Checks, server.Check{Name: "s3", Embedded: embedded, Check: store.Check})
+	return nil
+}
+
+// goLane runs a lane until shutdown; a lane that fails stops the others.
+func (p *Pipeline) goLane(name string, run func() error) {
+	p.lanes.Go(func() error {
+		if err := run(); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// onClose registers a store to close after the lanes stopped.
+func (p *Pipeline) onClose(f func(context.Context) error) { p.closers = append(p.closers, f) }
+
+// Wait blocks until the HTTP server or a lane fails, or ctx ends.
+func (p *Pipeline) Wait(ctx context.Context) error {
+	lanes := make(chan error, 1)
+	go func() { lanes <- p.lanes.Wait() }()
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-p.httpDone:
+		p.httpDone <- err
+		return fmt.Errorf("http: %w", err)
+	case err := <-lanes:
+		if err != nil {
+			return err
+		}
+		// Every lane returned without error before shutdown: nothing left
+		// to watch but the server.
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-p.httpDone:
+			p.httpDone <- err
+			return fmt.Errorf("http: %w", err)
+		}
+	}
+}
+
+// Stop drains in order: stop accepting requests, flush the producer, stop
+// the lanes (each finishes its in-flight batch and commits its offsets),
+// then close the stores and the embedded defaults.
+func (p *Pipeline) Stop(ctx context.Context) error {
+	var errs []error
+	if p.httpSrv != nil {
+		if err := p.httpSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
+	}
+	if p.Producer != nil {
+		if err := p.Producer.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("producer: %w", err))
+		}
+	}
+	if p.stopLane != nil {
+		p.stopLane()
+		if err := p.lanes.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, p.closeAll(ctx))
+	p.Log.Info("pinpipe stopped")
+	return errors.Join(errs...)
+}
+
+func (p *Pipeline) closeAll(ctx context.Context) error {
+	var errs []error
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		if err := p.closers[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	p.closers = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,52 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+
+	"pinpipe/pin"
+)
+
+// handlePostPins accepts one pin, a JSON array of pins or NDJSON. The whole
+// request is validated before anything is produced; 202 means Kafka
+// acknowledged every record.
+func (s *Server) handlePostPins(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.writeError(w, r, pin.Errorf(pin.ETOOLARGE,
+				"The request body is larger than %d bytes (PINPIPE_MAX_BODY_BYTES). Split the pins into smaller requests; `pinpipe load` does this for you.", s.MaxBodyBytes))
+			return
+		}
+		s.writeError(w, r, pin.Errorf(pin.EINVALID, "The request body could not be read: %v.", err))
+		return
+	}
+	recs, err := pin.ParseRequest(body, isNDJSON(r.Header.Get("Content-Type")))
+	if err != nil {
+		var e *pin.Error
+		if errors.As(err, &e) {
+			if fe, ok := e.Detail.([]pin.FieldError); ok {
+				s.Producer.Rejected(len(fe))
+			}
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.Producer.Produce(r.Context(), recs); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]int{"accepted": len(recs)})
+}
+
+func isNDJSON(contentType string) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	switch mt {
+	case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines":
+		return true
+	}
+	return false
+}

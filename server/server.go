@@ -1,0 +1,188 @@
+// Package server is pinpipe's HTTP layer: every route of the API, the
+// dashboard, health, metrics and the OpenAPI document. It maps application
+// errors to problem+json responses in one place and calls the lanes through
+// small interfaces.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"pinpipe/pin"
+	"pinpipe/web"
+)
+
+// Producer hands accepted pins to Kafka.
+type Producer interface {
+	// Produce returns once Kafka acknowledged every record, or an error
+	// with code EUNAVAILABLE.
+	Produce(ctx context.Context, recs []pin.Record) error
+	// Rejected counts pins refused as invalid.
+	Rejected(n int)
+}
+
+// Check is one dependency's readiness check.
+type Check struct {
+	Name     string // kafka, s3, cassandra, postgres
+	Embedded bool   // true when the dependency is pinpipe's embedded default
+	Check    func(ctx context.Context) error
+}
+
+// Options are what the server serves.
+type Options struct {
+	Log          *slog.Logger
+	Registry     *prometheus.Registry
+	APIKey       string
+	MaxBodyBytes int64
+	Producer     Producer
+	Batch        BatchService  // nil: the batch routes answer 503
+	Serving      Serving       // nil: the serving routes answer 503
+	Stream       StreamService // nil: the stream routes answer 503
+	Query        Querier       // nil: the query routes answer 503
+	Checks       []Check
+}
+
+// Server answers pinpipe's HTTP API.
+type Server struct {
+	Options
+	log      *slog.Logger
+	mux      *http.ServeMux
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New returns a Server. Its routes are those of DESIGN.md's HTTP API.
+func New(o Options) *Server {
+	f := promauto.With(o.Registry)
+	s := &Server{
+		Options: o,
+		log:     o.Log,
+		mux:     http.NewServeMux(),
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "pinpipe_http_requests_total", Help: "HTTP requests by route and status.",
+		}, []string{"route", "code"}),
+		latency: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "pinpipe_http_request_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"route"}),
+	}
+	open := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, s.instrument(pattern, h)) }
+	auth := func(pattern string, h http.HandlerFunc) {
+		s.mux.Handle(pattern, s.instrument(pattern, s.requireKey(h)))
+	}
+
+	auth("POST /pins", s.handlePostPins)
+	auth("GET /pins/{unique_id}", s.handleGetPin)
+	auth("GET /categories/{category}/top", s.handleTopByCategory)
+	auth("POST /batch/runs", s.handleStartRun)
+	auth("GET /batch/runs", s.handleListRuns)
+	auth("GET /batch/runs/{id}", s.handleGetRun)
+	auth("GET /stream/recent", s.handleStreamRecent)
+	auth("GET /stream/stats", s.handleStreamStats)
+	auth("POST /query", s.handleQuery)
+	auth("GET /query", s.handleQuery)
+	auth("GET /openapi.json", s.handleOpenAPI)
+	open("GET /healthz", s.handleHealthz)
+	open("GET /readyz", s.handleReadyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	s.mux.Handle("GET /", web.Handler())
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// requireKey refuses a request without the API key when one is configured.
+func (s *Server) requireKey(next http.HandlerFunc) http.HandlerFunc {
+	if s.APIKey == "" {
+		return next
+	}
+	want := []byte("Bearer " + s.APIKey)
+	return func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="pinpipe"`)
+			s.writeError(w, r, pin.Errorf(pin.EUNAUTHORIZED,
+				"This pinpipe needs an API key: send the header \"Authorization: Bearer <key>\" with the key set in PINPIPE_API_KEY."))
+			return
+		}
+		next(w, r)
+	}
+}
+
+// instrument counts and times requests by route, and turns a panic into a
+// 500 problem instead of a dropped connection.
+func (s *Server) instrument(route string, next http.HandlerFunc) http.Handler {
+	latency := s.latency.WithLabelValues(route)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panic", slog.String("route", route), slog.Any("panic", v))
+				if !sw.wrote {
+					s.writeError(sw, r, pin.Errorf(pin.EINTERNAL, "Internal error."))
+				}
+			}
+			latency.Observe(time.Since(start).Seconds())
+			s.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		}()
+		next(sw, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets streamed responses (query results) reach the client as they
+// are written.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// queryInt reads a positive integer query parameter, def when absent.
+// Returns an EINVALID error naming the parameter when it is not a whole
+// number in [1, max].
+func queryInt(r *http.Request, name string, def, max int) (int, error) {
+	v := strings.TrimSpace(r.URL.Query().Get(name))
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, pin.Errorf(pin.EINVALID, "Query parameter %q must be a whole number from 1 to %d, got %q.", name, max, v)
+	}
+	return n, nil
+}

@@ -1,0 +1,28 @@
+// Package stream is the real-time half of the lambda architecture: it reads
+// the topic in micro-batches, cleans them and upserts them with live
+// aggregates into Postgres within a second of their acceptance.
+package stream
+
+import "time"
+
+// Stats is the real-time view the dashboard polls.
+type Stats struct {
+	Total      int64            `json:"total"`
+	ByCategory map[string]int64 `json:"by_category"`
+	PerMinute  []MinuteCount    `json:"per_minute"` // the last hour, oldest first
+	Lag        int64            `json:"lag"`        // records in the topic not yet in Postgres
+	Freshness  Freshness        `json:"freshness_seconds"`
+}
+
+// MinuteCount is the number of pins accepted in one minute.
+type MinuteCount struct {
+	Minute time.Time `json:"minute"`
+	Pins   int64     `json:"pins"`
+}
+
+// Freshness is the time from a pin's acceptance (its Kafka timestamp) to its
+// row being committed, over recent micro-batches.
+type Freshness struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+}
