@@ -47,6 +47,7 @@ func ParseRequest(body []byte, ndjson bool) ([]Record, error) {
 
 type requestParser struct {
 	sc      scanner
+	v       value // the record being read
 	recs    []Record
 	probs   []FieldError // the listed problems, at most MaxProblems
 	scratch []FieldError // one record's problems
@@ -55,7 +56,6 @@ type requestParser struct {
 	bad     int          // records with a problem
 	single  bool         // the body is one object
 	broken  bool         // malformed JSON stopped the parse
-	lastBad int          // position of the last bad record
 }
 
 func (p *requestParser) parseJSON(body []byte) {
@@ -68,12 +68,14 @@ func (p *requestParser) parseJSON(body []byte) {
 	switch body[s.pos] {
 	case '{':
 		p.single = true
-		if !p.one(0, 0) {
+		if !p.read(0, 0) {
 			return
 		}
 		if s.skipSpace(); s.pos < len(body) {
-			p.malformed(1, 0, body, s.fail("unexpected data after the pin's JSON object; send several pins as a JSON array, or as NDJSON with Content-Type: application/x-ndjson"))
+			p.malformed(0, 0, body, s.fail("unexpected data after the pin's JSON object; send several pins as a JSON array, or as NDJSON with Content-Type: application/x-ndjson"))
+			return
 		}
+		p.check(0, 0)
 	case '[':
 		s.pos++
 		s.skipSpace()
@@ -81,9 +83,10 @@ func (p *requestParser) parseJSON(body []byte) {
 			s.pos++
 		} else {
 			for n := 0; ; {
-				if !p.one(n, 0) {
+				if !p.read(n, 0) {
 					return
 				}
+				p.check(n, 0)
 				n++
 				s.skipSpace()
 				if s.pos >= len(body) {
@@ -124,38 +127,57 @@ func (p *requestParser) parseNDJSON(body []byte) {
 		if s.skipSpace(); s.pos == len(text) {
 			continue
 		}
-		if p.one(n, line) {
+		if p.read(n, line) {
 			if s.skipSpace(); s.pos < len(text) {
 				p.malformed(n, line, text, s.fail("unexpected data after the JSON object; NDJSON holds one pin per line"))
+			} else {
+				p.check(n, line)
 			}
 		}
 		n++
 	}
 }
 
-// one reads and checks the record at the scanner's position; it returns
-// false when the record is malformed JSON.
-func (p *requestParser) one(n, line int) bool {
-	var f fields
-	k, start, end, raw, err := p.sc.record(&f)
+// value is one record as read, before it is checked.
+type value struct {
+	kind       kind
+	start, end int // in the scanner's src
+	raw        []byte
+	fields     fields
+}
+
+// read reads the record at the scanner's position into p.v; it returns false
+// when the record is malformed JSON, which it reports.
+func (p *requestParser) read(n, line int) bool {
+	v := &p.v
+	v.fields = fields{}
+	var err error
+	v.kind, v.start, v.end, v.raw, err = p.sc.record(&v.fields)
 	p.total++
 	if err != nil {
 		p.malformed(n, line, p.sc.src, err)
 		return false
 	}
-	if k != kindObject {
-		p.scratch = append(p.scratch[:0], FieldError{Message: "record must be a JSON object, got " + got(k, p.sc.src[start:end])})
+	return true
+}
+
+// check validates the record read into p.v and keeps it while no record
+// has been bad.
+func (p *requestParser) check(n, line int) {
+	v := &p.v
+	src := p.sc.src
+	if v.kind != kindObject {
+		p.scratch = append(p.scratch[:0], FieldError{Message: "record must be a JSON object, got " + got(v.kind, src[v.start:v.end])})
 		p.add(n, line)
-		return true
+		return
 	}
 	var pin Pin
-	pin, p.scratch = decodePin(p.sc.src[start:end], &f, start, p.scratch[:0])
+	pin, p.scratch = decodePin(src[v.start:v.end], &v.fields, v.start, p.scratch[:0])
 	if len(p.scratch) > 0 {
 		p.add(n, line)
 	} else if p.bad == 0 {
-		p.recs = append(p.recs, Record{Pin: pin, Raw: raw})
+		p.recs = append(p.recs, Record{Pin: pin, Raw: v.raw})
 	}
-	return true
 }
 
 // malformed reports a syntax error in text (the body, or an NDJSON line)
@@ -164,7 +186,7 @@ func (p *requestParser) malformed(n, line int, text []byte, err error) {
 	e := err.(*syntaxError)
 	var msg string
 	if line > 0 {
-		msg = fmt.Sprintf("malformed JSON at line %d, column %d: %s", line, e.off+1, e.msg)
+		msg = fmt.Sprintf("malformed JSON at column %d: %s", e.off+1, e.msg)
 	} else {
 		msg = malformedAt(text, e)
 		p.broken = true
@@ -178,10 +200,7 @@ func (p *requestParser) add(n, line int) {
 	if p.bad == 0 {
 		p.recs = nil
 	}
-	if p.bad == 0 || p.lastBad != n {
-		p.bad++ // records arrive in order, so this counts each bad one once
-		p.lastBad = n
-	}
+	p.bad++
 	for _, fe := range p.scratch {
 		p.nprobs++
 		if len(p.probs) < MaxProblems {
