@@ -1,0 +1,172 @@
+// The real-time view: status cards, the live charts (GET /stream/stats) and
+// the newest pins (GET /stream/recent).
+
+import { getJSON } from './api.js';
+import { barChart, lineChart } from './charts.js';
+import { $, DASH, fmtInt, fmtRate, fmtSeconds, fmtTime, h, isNum, parseTime } from './format.js';
+
+const MINUTE = 60e3;
+const RATE_WINDOW_MS = 30e3;
+
+// Every field of a cleaned pin, in the documented column order.
+const PIN_FIELDS = ['id_index', 'title', 'category', 'unique_id', 'description', 'poster_name',
+  'follower_count', 'tag_list', 'tags', 'is_image_or_video', 'image_src', 'downloaded', 'save_location',
+  'ingested_at', 'kafka_partition', 'kafka_offset'];
+
+function setStat(id, value, text) {
+  const el = $(id);
+  el.textContent = text;
+  el.dataset.value = isNum(value) ? String(value) : '';
+}
+
+export function createStream() {
+  const samples = []; // {t, total} from recent polls, to measure the ingest rate
+  const seen = new Set();
+  let firstRecent = true;
+
+  function ingestRate(stats) {
+    const now = performance.now();
+    if (isNum(stats.total)) {
+      const last = samples.at(-1);
+      // A counter reset or a long pause (hidden tab) makes old samples meaningless.
+      if (last && (stats.total < last.total || now - last.t > RATE_WINDOW_MS)) samples.length = 0;
+      samples.push({ t: now, total: stats.total });
+      while (samples.length > 2 && now - samples[1].t >= RATE_WINDOW_MS) samples.shift();
+      const first = samples[0];
+      if (now - first.t >= 5e3) {
+        return { rate: ((stats.total - first.total) * 1000) / (now - first.t), basis: `over the last ${Math.round((now - first.t) / 1000)} s` };
+      }
+    }
+    // Too few polls yet: use the last complete minute.
+    const prev = new Date(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE).getTime();
+    const row = (stats.per_minute ?? []).find((r) => parseTime(r.minute)?.getTime() === prev);
+    return { rate: (row?.pins ?? 0) / 60, basis: 'last full minute' };
+  }
+
+  function renderCards(stats) {
+    const { rate, basis } = ingestRate(stats);
+    setStat('#stat-rate', rate, fmtRate(rate));
+    $('#stat-rate-sub').textContent = basis;
+
+    setStat('#stat-total', stats.total, fmtInt(stats.total));
+
+    const f = stats.freshness_seconds ?? {};
+    const fresh = $('#stat-freshness');
+    fresh.dataset.p50 = isNum(f.p50) ? String(f.p50) : '';
+    fresh.dataset.p99 = isNum(f.p99) ? String(f.p99) : '';
+    $('#fresh-p50').textContent = fmtSeconds(f.p50);
+    $('#fresh-p99').textContent = fmtSeconds(f.p99);
+
+    setStat('#stat-lag', stats.lag, fmtInt(stats.lag));
+    const lagCard = $('#stat-lag').closest('.stat');
+    lagCard.dataset.tone = !isNum(stats.lag) ? '' : stats.lag === 0 ? 'ok' : stats.lag > 10000 ? 'warn' : '';
+    $('#stat-lag-sub').textContent = !isNum(stats.lag) ? DASH : stats.lag === 0 ? 'caught up' : 'behind the topic';
+  }
+
+  function renderMinutes(perMinute) {
+    const counts = new Map();
+    let newest = 0;
+    for (const r of perMinute) {
+      const t = parseTime(r.minute)?.getTime();
+      if (t == null) continue;
+      counts.set(t, (counts.get(t) ?? 0) + (r.pins ?? 0));
+      newest = Math.max(newest, t);
+    }
+    // The last hour by the viewer's clock; minutes without pins count zero.
+    const end = Math.max(Math.floor(Date.now() / MINUTE) * MINUTE, newest);
+    const points = [];
+    for (let t = end - 59 * MINUTE; t <= end; t += MINUTE) points.push({ x: t, y: counts.get(t) ?? 0 });
+    const sum = points.reduce((a, p) => a + p.y, 0);
+    const peak = Math.max(...points.map((p) => p.y));
+    $('#minute-summary').textContent = `${fmtInt(sum)} pins \u00b7 peak ${fmtInt(peak)}/min`;
+    lineChart($('#minute-chart'), points, {
+      partialLast: true, // the current minute is still filling up
+      label: `Pins per minute over the last hour: ${sum} in total`,
+      tip: (p) => `${fmtTime(new Date(p.x))} \u00b7 ${fmtInt(p.y)} pins`,
+    });
+  }
+
+  function renderCategories(byCategory) {
+    const items = Object.entries(byCategory ?? {})
+      .map(([label, value]) => ({ label, value: Number(value) || 0 }))
+      .sort((a, b) => b.value - a.value || a.label.localeCompare(b.label));
+    $('#category-summary').textContent = `${items.length} ${items.length === 1 ? 'category' : 'categories'}`;
+    barChart($('#category-chart'), items, {
+      fit: true,
+      label: 'Pins per category',
+      emptyText: 'No pins yet',
+    });
+  }
+
+  async function pollStats() {
+    const stats = await getJSON('stream/stats');
+    renderCards(stats);
+    renderMinutes(stats.per_minute ?? []);
+    renderCategories(stats.by_category);
+  }
+
+  async function pollRecent() {
+    const pins = await getJSON('stream/recent?n=20');
+    const list = Array.isArray(pins) ? pins : [];
+    const body = $('#recent-pins tbody');
+    if (!list.length) {
+      body.replaceChildren(h('tr', { class: 'placeholder' }, h('td', { colspan: 9, text: 'No pins yet. POST some to /pins, or run "pinpipe emulate".' })));
+    } else {
+      body.replaceChildren(...list.map((p) => pinRow(p, !firstRecent && !seen.has(p.unique_id))));
+    }
+    for (const p of list) seen.add(p.unique_id);
+    if (seen.size > 2000) seen.clear();
+    firstRecent = false;
+    $('#recent-summary').textContent = `newest ${list.length} \u00b7 ${fmtTime(new Date())}`;
+  }
+
+  return { pollStats, pollRecent };
+}
+
+const cell = (v, props = {}) => h('td', props, v == null || v === '' ? h('span', { class: 'null', text: DASH }) : v);
+
+function tagChips(tags, max) {
+  if (!Array.isArray(tags) || !tags.length) return null;
+  const chips = tags.slice(0, max).map((t) => h('span', { class: 'tag', text: t }));
+  if (tags.length > max) chips.push(h('span', { class: 'more', text: `+${tags.length - max}` }));
+  return h('span', { class: 'tags' }, chips);
+}
+
+function pinRow(p, fresh) {
+  const uid = p.unique_id ?? '';
+  const tr = h('tr', {
+    class: fresh ? 'fresh' : null,
+    tabindex: '0',
+    title: 'Show every field',
+    dataset: { uid },
+    onclick: () => showPin(p),
+    onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); showPin(p); } },
+  },
+  cell(p.ingested_at != null ? h('time', { datetime: p.ingested_at, text: fmtTime(p.ingested_at) }) : null, { class: 'nowrap' }),
+  cell(p.category != null ? h('span', { class: 'cat', text: p.category }) : null),
+  cell(p.title, { class: 'clip title', title: p.title ?? null }),
+  cell(p.poster_name, { class: 'clip poster' }),
+  cell(isNum(p.follower_count) ? fmtInt(p.follower_count) : null, { class: 'num' }),
+  cell(tagChips(p.tags, 3), { class: 'nowrap' }),
+  cell(p.is_image_or_video, { class: 'clip media' }),
+  cell(p.kafka_partition != null ? `${p.kafka_partition} / ${p.kafka_offset ?? DASH}` : null, { class: 'num mono' }),
+  cell(uid ? h('code', { title: uid, text: uid.slice(0, 8) }) : null));
+  return tr;
+}
+
+function fieldValue(key, v) {
+  if (v == null || v === '') return h('span', { class: 'null', text: DASH });
+  if (key === 'tags') return tagChips(v, Infinity) ?? h('span', { class: 'null', text: DASH });
+  if (key === 'image_src' && /^https?:\/\//.test(v)) return h('a', { href: v, target: '_blank', rel: 'noopener noreferrer', text: v });
+  if (key === 'ingested_at') return `${v} (${fmtTime(v)} local)`;
+  if (key === 'follower_count' && isNum(v)) return fmtInt(v);
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+function showPin(p) {
+  const dialog = $('#pin-dialog');
+  $('#pin-dialog-title').textContent = p.title ?? `Pin ${p.id_index ?? ''}`;
+  const keys = [...PIN_FIELDS, ...Object.keys(p).filter((k) => !PIN_FIELDS.includes(k))];
+  $('#pin-fields').replaceChildren(...keys.flatMap((k) => [h('dt', { text: k }), h('dd', {}, fieldValue(k, p[k]))]));
+  if (!dialog.open) dialog.showModal();
+}
