@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/segmentio/kafka-go"
 
 	"pinpipe/broker"
 	"pinpipe/config"
@@ -218,4 +219,48 @@ func Must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ReadTopic returns every record of topic, reading each partition with an
+// independent kafka-go reader from its first offset to its end offset at the
+// time of the call.
+func ReadTopic(t testing.TB, brokers []string, topic string) []kafka.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	parts, err := broker.TopicPartitions(ctx, brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []kafka.Message
+	for _, p := range parts {
+		conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, p)
+		if err != nil {
+			t.Fatalf("kafka: dial leader of %s/%d: %v", topic, p, err)
+		}
+		first, last, err := conn.ReadOffsets()
+		_ = conn.Close()
+		if err != nil {
+			t.Fatalf("kafka: offsets of %s/%d: %v", topic, p, err)
+		}
+		if last <= first {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 50 * time.Millisecond})
+		if err := r.SetOffset(first); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				t.Fatalf("kafka: read %s/%d: %v", topic, p, err)
+			}
+			out = append(out, m)
+			if m.Offset >= last-1 {
+				break
+			}
+		}
+		_ = r.Close()
+	}
+	return out
 }
