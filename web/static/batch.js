@@ -2,7 +2,7 @@
 // card, and the form that starts a run (POST /batch/runs).
 
 import { ApiError, getJSON, postJSON } from './api.js';
-import { $, DASH, fmtDuration, fmtInt, fmtTime, h, parseTime, utcDate } from './format.js';
+import { $, fill, DASH, fmtDuration, fmtInt, fmtTime, h, parseTime, utcDate } from './format.js';
 
 const ACTIVE = new Set(['queued', 'running']);
 const MAX_ROWS = 50;
@@ -34,7 +34,7 @@ export function createBatch({ refresh }) {
   date.max = utcDate(0);
 
   function say(text, tone) {
-    message.replaceChildren(...text);
+    fill(message, ...text);
     message.dataset.tone = tone;
   }
 
@@ -64,27 +64,27 @@ export function createBatch({ refresh }) {
     const card = $('#stat-batch');
     const run = runs[0];
     if (!run) {
-      card.replaceChildren(h('p', { class: 'stat-value small', text: 'No runs yet' }),
+      fill(card, h('p', { class: 'stat-value small', text: 'No runs yet' }),
         h('p', { class: 'stat-sub', text: 'the daily job runs on schedule, or start one below' }));
       return;
     }
     const d = duration(run);
-    card.replaceChildren(
+    fill(card,
       h('p', { class: 'stat-value small' }, badge(run.status), h('span', { class: 'run-date', text: run.date ?? DASH })),
-      h('p', { class: 'stat-sub' },
-        `${fmtInt(run.rows_in ?? NaN)} in \u00b7 ${fmtInt(run.rows_out ?? NaN)} out \u00b7 ${fmtInt(run.rows_rejected ?? NaN)} rejected`,
-        d != null ? ` \u00b7 ${fmtDuration(d)}` : ''),
-      ...(run.error ? [h('p', { class: 'stat-error', title: run.error, text: run.error })] : []));
+      h('p', { class: 'stat-sub' }, ACTIVE.has(run.status)
+        ? `${run.status === 'queued' ? 'queued' : 'started'} ${fmtTime(run.started_at)}${d != null ? ` \u00b7 ${fmtDuration(d)} so far` : ''}`
+        : `${fmtInt(run.rows_in ?? NaN)} in \u00b7 ${fmtInt(run.rows_out ?? NaN)} out \u00b7 ${fmtInt(run.rows_rejected ?? NaN)} rejected${d != null ? ` \u00b7 ${fmtDuration(d)}` : ''}`),
+      run.error ? h('p', { class: 'stat-error', title: run.error, text: run.error }) : null);
     card.dataset.status = run.status ?? '';
   }
 
   function renderTable() {
     const body = $('#batch-runs tbody');
     if (!runs.length) {
-      body.replaceChildren(h('tr', { class: 'placeholder' }, h('td', { colspan: 10, text: 'No batch runs yet.' })));
+      fill(body, h('tr', { class: 'placeholder' }, h('td', { colspan: 10, text: 'No batch runs yet.' })));
       return;
     }
-    body.replaceChildren(...runs.slice(0, MAX_ROWS).map((r) => {
+    fill(body, ...runs.slice(0, MAX_ROWS).map((r) => {
       const id = String(r.id ?? '');
       const d = duration(r);
       return h('tr', { class: highlight != null && id === String(highlight) ? 'mine' : null, dataset: { id, status: r.status ?? '' } },

@@ -1,7 +1,7 @@
 // Hand-drawn SVG charts: a time-series line/area chart and a horizontal bar
 // chart. Each redraws itself when its container changes width.
 
-import { h, fmtCompact, fmtInt } from './format.js';
+import { h, fmtAxis, fmtInt, fmtNum } from './format.js';
 
 const NS = 'http://www.w3.org/2000/svg';
 const CHAR_W = 6.6; // rough width of one 11–12 px glyph, to reserve room for labels
@@ -75,11 +75,12 @@ export function lineChart(container, points, opts = {}) {
   mount(container, (width) => drawLine(container, width, points, opts));
 }
 
-function drawLine(container, width, points, { height = container.clientHeight || 240, partialLast = false, utc = false, yFormat = fmtCompact, tip, label = 'Line chart', emptyText = 'No data' }) {
+function drawLine(container, width, points, { height = container.clientHeight || 240, partialLast = false, utc = false, yFormat, tip, label = 'Line chart', emptyText = 'No data' }) {
   if (!points.length) return empty(container, height, emptyText);
   const ys = points.map((p) => p.y);
   const { bottom, top, values } = niceRange(Math.min(0, ...ys), Math.max(0, ...ys), 4, ys.every(Number.isInteger));
-  const yLabels = values.map(yFormat);
+  // One notation per axis: compact for all labels as soon as the top needs it.
+  const yLabels = values.map(yFormat ?? (Math.abs(top) >= 10000 || Math.abs(bottom) >= 10000 ? fmtAxis : fmtNum));
   const m = { t: 12, r: 16, b: 26, l: Math.ceil(Math.max(...yLabels.map((l) => l.length)) * CHAR_W) + 14 };
   const pw = width - m.l - m.r;
   const ph = height - m.t - m.b;

@@ -20,6 +20,12 @@ export function h(tag, props, ...children) {
   return el;
 }
 
+// fill replaces el's children, skipping null and false like h does.
+export function fill(el, ...children) {
+  el.replaceChildren(...children.flat(Infinity).filter((c) => c != null && c !== false));
+  return el;
+}
+
 export const $ = (sel, root = document) => root.querySelector(sel);
 
 const intFmt = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
@@ -38,10 +44,9 @@ export function fmtNum(v) {
   return Number.isInteger(v) ? intFmt.format(v) : numFmt.format(v);
 }
 
-// fmtCompact is for axis labels: 1200 → "1.2K".
-export function fmtCompact(v) {
-  if (!isNum(v)) return '';
-  return Math.abs(v) < 10000 ? fmtNum(v) : compactFmt.format(v);
+// fmtAxis is for axis labels of large numbers: 12500 → "12.5K".
+export function fmtAxis(v) {
+  return isNum(v) ? compactFmt.format(v) : '';
 }
 
 // fmtRate shows a per-second rate with one decimal below 100.

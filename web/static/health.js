@@ -1,7 +1,7 @@
 // Header status pills, one per dependency that GET /readyz reports.
 
 import { call } from './api.js';
-import { $, h } from './format.js';
+import { $, fill, h } from './format.js';
 
 const ORDER = ['kafka', 's3', 'cassandra', 'postgres'];
 const NAMES = { kafka: 'Kafka', s3: 'S3', cassandra: 'Cassandra', postgres: 'Postgres', duckdb: 'DuckDB' };
@@ -13,6 +13,7 @@ export function createHealth() {
   const pop = $('#health-popover');
   let checks = {};
   let openKey = null;
+  let shown = ''; // the last answer drawn, to leave the pills alone when nothing changed
 
   function describe(key) {
     const c = checks[key] ?? {};
@@ -28,7 +29,7 @@ export function createHealth() {
 
   function open(key, pill) {
     openKey = key;
-    pop.replaceChildren(...describe(key));
+    fill(pop, ...describe(key));
     pop.hidden = false;
     const r = pill.getBoundingClientRect();
     const left = Math.min(Math.max(8, r.left), window.innerWidth - pop.offsetWidth - 8);
@@ -57,7 +58,7 @@ export function createHealth() {
       const ib = ORDER.indexOf(b) >>> 0;
       return ia - ib || a.localeCompare(b);
     });
-    box.replaceChildren(...keys.map((key) => {
+    fill(box, ...keys.map((key) => {
       const c = checks[key] ?? {};
       const state = c.ok ? 'ok' : 'bad';
       const pill = h('button', {
@@ -83,10 +84,13 @@ export function createHealth() {
     try {
       // Degraded readiness is a 503 with the same body: still worth drawing.
       const { data } = await call('readyz', { allow: [503], timeout: 8000 });
-      render(data?.status ?? 'degraded', data?.checks);
+      const text = JSON.stringify(data);
+      if (text !== shown) render(data?.status ?? 'degraded', data?.checks);
+      shown = text;
     } catch (err) {
       checks = {};
-      box.replaceChildren(h('span', {
+      shown = '';
+      fill(box, h('span', {
         class: 'pill bad',
         title: err.detail || err.title,
       }, h('span', { class: 'dot bad' }), err.status === 0 ? 'Server unreachable' : `Readiness: ${err.title}`));

@@ -3,7 +3,7 @@
 
 import { ApiError, call } from './api.js';
 import { barChart, lineChart } from './charts.js';
-import { $, fmtInt, fmtNum, h, isNum } from './format.js';
+import { $, fill, fmtInt, fmtNum, h, isNum } from './format.js';
 
 const LIMIT = 1000;
 const MAX_BARS = 50;
@@ -96,7 +96,7 @@ export function createSQL() {
   });
   $('#run-hint').textContent = /Mac|iPhone|iPad/.test(navigator.platform) ? '\u2318 Enter to run' : 'Ctrl+Enter to run';
 
-  $('#examples').replaceChildren(...EXAMPLES.map(([name, sql]) => h('button', {
+  fill($('#examples'), ...EXAMPLES.map(([name, sql]) => h('button', {
     type: 'button',
     class: 'chip',
     title: sql,
@@ -109,7 +109,7 @@ export function createSQL() {
 
   function showError(err) {
     const e = err instanceof ApiError ? err : new ApiError(0, 'Error', String(err?.message ?? err));
-    errBox.replaceChildren(
+    fill(errBox,
       h('div', { class: 'err-title' }, h('strong', { text: e.title }), e.status ? h('span', { class: 'err-status', text: `HTTP ${e.status}` }) : null),
       e.detail ? h('pre', { class: 'err-detail', text: e.detail }) : null,
       e.status === 401 ? h('p', { class: 'err-hint', text: 'Enter the API key in the bar at the top of the page, then run the query again.' }) : null);
@@ -126,7 +126,7 @@ export function createSQL() {
     runBtn.disabled = true;
     runBtn.classList.add('busy');
     errBox.hidden = true;
-    meta.replaceChildren(h('span', { class: 'muted', text: 'Running\u2026' }));
+    fill(meta, h('span', { class: 'muted', text: 'Running\u2026' }));
     const body = { sql, limit: LIMIT };
     try {
       const { data } = await call('query', { method: 'POST', json: body, timeout: 120e3 });
@@ -137,9 +137,9 @@ export function createSQL() {
     } catch (err) {
       result = null;
       ran = null;
-      results.replaceChildren(h('p', { class: 'empty', text: 'No results.' }));
-      meta.replaceChildren();
-      chartBox.replaceChildren();
+      fill(results, h('p', { class: 'empty', text: 'No results.' }));
+      fill(meta);
+      fill(chartBox);
       chartBox.hidden = true;
       chartBtn.disabled = true;
       csvBtn.disabled = true;
@@ -153,7 +153,7 @@ export function createSQL() {
   function render() {
     const { columns, rows, truncated, elapsed_ms: ms } = result;
     const count = result.row_count ?? rows.length;
-    meta.replaceChildren(
+    fill(meta,
       h('span', { text: `${fmtInt(count)} ${count === 1 ? 'row' : 'rows'}` }),
       h('span', { class: 'muted', text: `${fmtInt(ms ?? NaN)} ms` }),
       truncated ? h('span', { class: 'warn-badge', text: `Truncated to the first ${fmtInt(rows.length)} rows` }) : null);
@@ -167,7 +167,7 @@ export function createSQL() {
   function renderTable() {
     const { columns, rows } = result;
     if (!columns.length) {
-      results.replaceChildren(h('p', { class: 'empty', text: 'The statement returned no columns.' }));
+      fill(results, h('p', { class: 'empty', text: 'The statement returned no columns.' }));
       return;
     }
     const numeric = columns.map((c, i) => isNumericCol(c, rows, i));
@@ -192,7 +192,7 @@ export function createSQL() {
     const body = h('tbody', {}, order.map((r) => h('tr', {}, columns.map((_, i) => h('td', { class: numeric[i] ? 'num' : null }, show(r[i]))))));
     const table = h('table', { class: 'data' }, h('thead', {}, head), body);
     if (!rows.length) body.append(h('tr', { class: 'placeholder' }, h('td', { colspan: columns.length, text: 'No rows.' })));
-    results.replaceChildren(table);
+    fill(results, table);
   }
 
   function chartable() {
@@ -207,7 +207,7 @@ export function createSQL() {
     chartBtn.title = can ? '' : 'Charts need exactly two columns: a label or date, then a number';
     chartNote.hidden = true;
     if (!can || !chartOn) {
-      chartBox.replaceChildren();
+      fill(chartBox);
       chartBox.hidden = true;
       return;
     }

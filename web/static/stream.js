@@ -3,7 +3,7 @@
 
 import { getJSON } from './api.js';
 import { barChart, lineChart } from './charts.js';
-import { $, DASH, fmtInt, fmtRate, fmtSeconds, fmtTime, h, isNum, parseTime } from './format.js';
+import { $, fill, DASH, fmtInt, fmtRate, fmtSeconds, fmtTime, h, isNum, parseTime } from './format.js';
 
 const MINUTE = 60e3;
 const RATE_WINDOW_MS = 30e3;
@@ -21,8 +21,7 @@ function setStat(id, value, text) {
 
 export function createStream() {
   const samples = []; // {t, total} from recent polls, to measure the ingest rate
-  const seen = new Set();
-  let firstRecent = true;
+  let rows = new Map(); // unique_id → <tr> of the pins shown
 
   function ingestRate(stats) {
     const now = performance.now();
@@ -110,14 +109,27 @@ export function createStream() {
     const list = Array.isArray(pins) ? pins : [];
     const body = $('#recent-pins tbody');
     if (!list.length) {
-      body.replaceChildren(h('tr', { class: 'placeholder' }, h('td', { colspan: 9, text: 'No pins yet. POST some to /pins, or run "pinpipe emulate".' })));
+      rows.clear();
+      fill(body, h('tr', { class: 'placeholder' }, h('td', { colspan: 9, text: 'No pins yet. POST some to /pins, or run "pinpipe emulate".' })));
     } else {
-      body.replaceChildren(...list.map((p) => pinRow(p, !firstRecent && !seen.has(p.unique_id))));
+      reconcile(body, list);
     }
-    for (const p of list) seen.add(p.unique_id);
-    if (seen.size > 2000) seen.clear();
-    firstRecent = false;
     $('#recent-summary').textContent = `newest ${list.length} \u00b7 ${fmtTime(new Date())}`;
+  }
+
+  // reconcile updates the table in place, keyed by unique_id: rows already
+  // shown stay the same elements, so a click or hover is not lost to a poll.
+  function reconcile(body, list) {
+    const next = new Map();
+    list.forEach((p, i) => {
+      const key = p.unique_id ?? `#${i}`;
+      const tr = rows.get(key) ?? pinRow(p, rows.size > 0);
+      next.set(key, tr);
+      const at = body.children[i];
+      if (at !== tr) body.insertBefore(tr, at ?? null);
+    });
+    while (body.children.length > list.length) body.lastElementChild.remove();
+    rows = next;
   }
 
   return { pollStats, pollRecent };
@@ -147,7 +159,7 @@ function pinRow(p, fresh) {
   cell(p.title, { class: 'clip title', title: p.title ?? null }),
   cell(p.poster_name, { class: 'clip poster' }),
   cell(isNum(p.follower_count) ? fmtInt(p.follower_count) : null, { class: 'num' }),
-  cell(tagChips(p.tags, 3), { class: 'nowrap' }),
+  cell(tagChips(p.tags, 2), { class: 'nowrap' }),
   cell(p.is_image_or_video, { class: 'clip media' }),
   cell(p.kafka_partition != null ? `${p.kafka_partition} / ${p.kafka_offset ?? DASH}` : null, { class: 'num mono' }),
   cell(uid ? h('code', { title: uid, text: uid.slice(0, 8) }) : null));
@@ -167,6 +179,6 @@ function showPin(p) {
   const dialog = $('#pin-dialog');
   $('#pin-dialog-title').textContent = p.title ?? `Pin ${p.id_index ?? ''}`;
   const keys = [...PIN_FIELDS, ...Object.keys(p).filter((k) => !PIN_FIELDS.includes(k))];
-  $('#pin-fields').replaceChildren(...keys.flatMap((k) => [h('dt', { text: k }), h('dd', {}, fieldValue(k, p[k]))]));
+  fill($('#pin-fields'), ...keys.flatMap((k) => [h('dt', { text: k }), h('dd', {}, fieldValue(k, p[k]))]));
   if (!dialog.open) dialog.showModal();
 }
