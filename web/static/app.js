@@ -24,7 +24,8 @@ pollers.push(
 );
 
 const live = $('#live');
-let pending = new Set(pollers.map((p) => p.name));
+const pending = new Set(pollers.map((p) => p.name));
+let offline = false;
 
 async function runNow(p) {
   clearTimeout(p.timer);
@@ -49,6 +50,7 @@ async function runNow(p) {
   }
   pending.delete(p.name);
   if (pending.size === 0 && !document.body.dataset.ready) document.body.dataset.ready = '1';
+  offline = p.error?.status === 0; // the latest answer says whether the server is there
   updateLive();
   if (p.again) {
     p.again = false;
@@ -59,9 +61,9 @@ async function runNow(p) {
 }
 
 function updateLive() {
-  const down = pollers.filter((p) => p.error?.status === 0).length;
-  const state = document.hidden ? 'paused' : down === pollers.length ? 'offline' : 'live';
+  const state = document.hidden ? 'paused' : offline ? 'offline' : 'live';
   live.dataset.state = state;
+  document.body.dataset.live = state;
   live.lastChild.textContent = state === 'paused' ? 'Paused' : state === 'offline' ? 'Offline' : `Live \u00b7 ${fmtTime(new Date())}`;
 }
 

@@ -14,7 +14,7 @@ function badge(status) {
 
 function duration(run) {
   const start = parseTime(run.started_at);
-  if (!start) return null;
+  if (!start || run.status === 'queued') return null;
   const end = parseTime(run.finished_at) ?? (ACTIVE.has(run.status) ? new Date() : null);
   return end ? end - start : null;
 }
@@ -72,7 +72,7 @@ export function createBatch({ refresh }) {
     fill(card,
       h('p', { class: 'stat-value small' }, badge(run.status), h('span', { class: 'run-date', text: run.date ?? DASH })),
       h('p', { class: 'stat-sub' }, ACTIVE.has(run.status)
-        ? `${run.status === 'queued' ? 'queued' : 'started'} ${fmtTime(run.started_at)}${d != null ? ` \u00b7 ${fmtDuration(d)} so far` : ''}`
+        ? `${run.status === 'queued' ? 'waiting to start' : `started ${fmtTime(run.started_at)}`}${d != null ? ` \u00b7 ${fmtDuration(d)} so far` : ''}`
         : `${fmtInt(run.rows_in ?? NaN)} in \u00b7 ${fmtInt(run.rows_out ?? NaN)} out \u00b7 ${fmtInt(run.rows_rejected ?? NaN)} rejected${d != null ? ` \u00b7 ${fmtDuration(d)}` : ''}`),
       run.error ? h('p', { class: 'stat-error', title: run.error, text: run.error }) : null);
     card.dataset.status = run.status ?? '';

@@ -69,13 +69,14 @@ function empty(container, height, text) {
 
 // lineChart draws points [{x: ms, y: number}] sorted by x. Options: height
 // (default: the container's), partialLast (draw the last segment dashed),
+// zeroText (shown when every y is 0),
 // utc (format the x axis in UTC, for DATE columns), yFormat, tip(point) → text,
 // label (accessible name), emptyText.
 export function lineChart(container, points, opts = {}) {
   mount(container, (width) => drawLine(container, width, points, opts));
 }
 
-function drawLine(container, width, points, { height = container.clientHeight || 240, partialLast = false, utc = false, yFormat, tip, label = 'Line chart', emptyText = 'No data' }) {
+function drawLine(container, width, points, { height = container.clientHeight || 240, partialLast = false, utc = false, yFormat, tip, label = 'Line chart', emptyText = 'No data', zeroText }) {
   if (!points.length) return empty(container, height, emptyText);
   const ys = points.map((p) => p.y);
   const { bottom, top, values } = niceRange(Math.min(0, ...ys), Math.max(0, ...ys), 4, ys.every(Number.isInteger));
@@ -119,6 +120,10 @@ function drawLine(container, width, points, { height = container.clientHeight ||
     const dots = s('g', { class: 'dots' });
     for (const [x, y] of xy) dots.append(s('circle', { cx: x, cy: y, r: 2.5 }));
     root.append(dots);
+  }
+
+  if (zeroText && ys.every((y) => y === 0)) {
+    root.append(s('text', { class: 'chart-empty', x: m.l + pw / 2, y: m.t + ph / 2, 'text-anchor': 'middle' }, zeroText));
   }
 
   // Hover: snap a cursor and a tooltip to the nearest point.

@@ -189,7 +189,11 @@ export function createSQL() {
         },
       }, h('span', { text: c.name }), h('span', { class: 'arrow', 'aria-hidden': 'true', text: dir === 1 ? '\u25b2' : dir === -1 ? '\u25bc' : '' })));
     }));
-    const body = h('tbody', {}, order.map((r) => h('tr', {}, columns.map((_, i) => h('td', { class: numeric[i] ? 'num' : null }, show(r[i]))))));
+    const body = h('tbody', {}, order.map((r) => h('tr', {}, columns.map((_, i) => {
+      const v = show(r[i]);
+      // Cells are clipped to one line; long values keep their full text on hover.
+      return h('td', { class: numeric[i] ? 'num' : null, title: typeof v === 'string' && v.length > 40 ? v : null }, v);
+    }))));
     const table = h('table', { class: 'data' }, h('thead', {}, head), body);
     if (!rows.length) body.append(h('tr', { class: 'placeholder' }, h('td', { colspan: columns.length, text: 'No rows.' })));
     fill(results, table);

@@ -80,6 +80,7 @@ export function createStream() {
     $('#minute-summary').textContent = `${fmtInt(sum)} pins \u00b7 peak ${fmtInt(peak)}/min`;
     lineChart($('#minute-chart'), points, {
       partialLast: true, // the current minute is still filling up
+      zeroText: 'No pins in the last hour',
       label: `Pins per minute over the last hour: ${sum} in total`,
       tip: (p) => `${fmtTime(new Date(p.x))} \u00b7 ${fmtInt(p.y)} pins`,
     });
@@ -98,7 +99,16 @@ export function createStream() {
   }
 
   async function pollStats() {
-    const stats = await getJSON('stream/stats');
+    let stats;
+    try {
+      stats = await getJSON('stream/stats');
+    } catch (err) {
+      // Before the first answer the charts say why they are empty.
+      for (const el of document.querySelectorAll('.chart-placeholder')) {
+        el.textContent = err.status === 401 ? 'Needs an API key' : `Could not load: ${err.title ?? err}`;
+      }
+      throw err;
+    }
     renderCards(stats);
     renderMinutes(stats.per_minute ?? []);
     renderCategories(stats.by_category);
