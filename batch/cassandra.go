@@ -1,0 +1,252 @@
+package batch
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"pinpipe/consume"
+	"pinpipe/pin"
+)
+
+// CassandraOptions locate the serving keyspace and tune the writes.
+type CassandraOptions struct {
+	Hosts    []string // host or host:port of one or more nodes
+	Keyspace string   // created with SimpleStrategy, replication factor 1, when missing
+	Log      *slog.Logger
+	// Write, when not nil, observes the latency of each write (a statement
+	// or an unlogged batch).
+	Write prometheus.Observer
+	// Concurrency is how many writes are in flight at once (default 32).
+	Concurrency int
+	// Retry is how long one failing write is retried before the day's
+	// replacement fails (default consume.Bounded).
+	Retry consume.Policy
+}
+
+// Cassandra is the serving store on a Cassandra cluster. Its tables:
+//   - pins: PRIMARY KEY unique_id, the cleaned columns and dt; each write
+//     carries the pin's ingested_at as its Cassandra timestamp, so a later
+//     version of a pin always wins, whatever order the days are run in
+//     (tags is a frozen list: a non-frozen one would gain a copy of its
+//     elements each time a pin is rewritten with the same timestamp);
+//   - pins_by_category: PRIMARY KEY ((category, dt), follower_count,
+//     unique_id), follower_count descending, a missing count as -1;
+//   - categories_by_dt: PRIMARY KEY (dt, category), the categories a day's
+//     pins_by_category partitions hold, so a re-run can delete exactly
+//     those partitions;
+//   - batch_runs: the run history, one partition ("runs") ordered by id
+//     descending.
+type Cassandra struct {
+	session *gocql.Session
+	o       CassandraOptions
+	ks      string
+}
+
+var keyspaceName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
+
+// OpenCassandra connects to the cluster and creates the keyspace and tables
+// when missing. Returns an error naming the hosts when no node answers.
+func OpenCassandra(ctx context.Context, o CassandraOptions) (*Cassandra, error) {
+	if !keyspaceName.MatchString(o.Keyspace) {
+		return nil, fmt.Errorf("cassandra: keyspace %q (PINPIPE_CASSANDRA_KEYSPACE) must be a letter then up to 47 letters, digits or underscores", o.Keyspace)
+	}
+	o.Concurrency = cmp.Or(o.Concurrency, 32)
+	if o.Retry == (consume.Policy{}) {
+		o.Retry = consume.Bounded
+	}
+	if o.Write == nil {
+		o.Write = prometheus.ObserverFunc(func(float64) {})
+	}
+	cluster := gocql.NewCluster(o.Hosts...)
+	cluster.Timeout = 10 * time.Second
+	cluster.ConnectTimeout = 5 * time.Second
+	cluster.WriteTimeout = 10 * time.Second
+	// Come back quickly after an outage: the next run should not wait a
+	// minute for the driver to notice the node is up again.
+	cluster.ReconnectInterval = time.Second
+	cluster.NumConns = 2
+	session, err := cluster.CreateSession()
+	if err != nil {
+		return nil, fmt.Errorf("cassandra: cannot reach %s (PINPIPE_CASSANDRA_HOSTS): %w; start Cassandra, or unset PINPIPE_CASSANDRA_HOSTS to use the embedded stand-in", strings.Join(o.Hosts, ","), err)
+	}
+	c := &Cassandra{session: session, o: o, ks: o.Keyspace}
+	if err := c.createSchema(ctx); err != nil {
+		session.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cassandra) createSchema(ctx context.Context) error {
+	ks := c.ks
+	for _, stmt := range []string{
+		`CREATE KEYSPACE IF NOT EXISTS ` + ks + ` WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
+		`CREATE TABLE IF NOT EXISTS ` + ks + `.pins (unique_id text PRIMARY KEY, id_index bigint, title text,
+			category text, description text, poster_name text, follower_count bigint, tag_list text, tags frozen<list<text>>,
+			is_image_or_video text, image_src text, downloaded int, save_location text, ingested_at timestamp,
+			kafka_partition int, kafka_offset bigint, dt date)`,
+		`CREATE TABLE IF NOT EXISTS ` + ks + `.pins_by_category (category text, dt date, follower_count bigint,
+			unique_id text, id_index bigint, title text, description text, poster_name text, tag_list text,
+			tags frozen<list<text>>, is_image_or_video text, image_src text, downloaded int, save_location text,
+			ingested_at timestamp, kafka_partition int, kafka_offset bigint,
+			PRIMARY KEY ((category, dt), follower_count, unique_id))
+			WITH CLUSTERING ORDER BY (follower_count DESC, unique_id ASC)`,
+		`CREATE TABLE IF NOT EXISTS ` + ks + `.categories_by_dt (dt date, category text, PRIMARY KEY (dt, category))`,
+		`CREATE TABLE IF NOT EXISTS ` + ks + `.batch_runs (bucket text, id text, dt date, trigger text, status text,
+			started_at timestamp, finished_at timestamp, rows_in bigint, rows_out bigint, rows_rejected bigint,
+			error text, PRIMARY KEY ((bucket), id)) WITH CLUSTERING ORDER BY (id DESC)`,
+	} {
+		if err := c.session.Query(stmt).ExecContext(ctx); err != nil {
+			return fmt.Errorf("cassandra: create keyspace %s and its tables: %w", ks, err)
+		}
+	}
+	if err := c.session.AwaitSchemaAgreement(ctx); err != nil {
+		return fmt.Errorf("cassandra: wait for the schema of keyspace %s: %w", ks, err)
+	}
+	return nil
+}
+
+// unavailable wraps a failed read as an EUNAVAILABLE error naming Cassandra.
+func (c *Cassandra) unavailable(what string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &pin.Error{Code: pin.EUNAVAILABLE, Message: fmt.Sprintf(
+		"Cassandra at %s did not answer (%s): %v. Check that it is up (GET /readyz), then retry.",
+		strings.Join(c.o.Hosts, ","), what, err)}
+}
+
+// pinColumns selects a pin in pin.Columns order, for scanPin.
+const pinColumns = `id_index, title, category, unique_id, description, poster_name, follower_count, tag_list,
+	tags, is_image_or_video, image_src, downloaded, save_location, ingested_at, kafka_partition, kafka_offset`
+
+func scanPin(scan func(...any) error) (pin.Cleaned, error) {
+	var p pin.Cleaned
+	err := scan(&p.IDIndex, &p.Title, &p.Category, &p.UniqueID, &p.Description, &p.PosterName,
+		&p.FollowerCount, &p.TagList, &p.Tags, &p.IsImageOrVideo, &p.ImageSrc, &p.Downloaded,
+		&p.SaveLocation, &p.IngestedAt, &p.KafkaPartition, &p.KafkaOffset)
+	if p.Tags == nil {
+		p.Tags = []string{} // Cassandra stores an empty list as null
+	}
+	p.IngestedAt = p.IngestedAt.UTC()
+	return p, err
+}
+
+// Pin implements ServingStore.
+func (c *Cassandra) Pin(ctx context.Context, uniqueID string) (pin.Cleaned, error) {
+	q := c.session.Query(`SELECT `+pinColumns+` FROM `+c.ks+`.pins WHERE unique_id = ?`, strings.ToLower(uniqueID))
+	p, err := scanPin(func(dest ...any) error { return q.ScanContext(ctx, dest...) })
+	if errors.Is(err, gocql.ErrNotFound) {
+		return pin.Cleaned{}, pin.Errorf(pin.ENOTFOUND, "No pin with unique_id %q has been through a batch run.", uniqueID)
+	} else if err != nil {
+		return pin.Cleaned{}, c.unavailable("read pin", err)
+	}
+	return p, nil
+}
+
+// TopByCategory implements ServingStore.
+func (c *Cassandra) TopByCategory(ctx context.Context, category, dt string, n int) ([]pin.Cleaned, error) {
+	iter := c.session.Query(`SELECT `+pinColumns+` FROM `+c.ks+`.pins_by_category WHERE category = ? AND dt = ? LIMIT ?`,
+		category, dt, n).IterContext(ctx)
+	out := []pin.Cleaned{}
+	scanner := iter.Scanner()
+	for scanner.Next() {
+		p, err := scanPin(scanner.Scan)
+		if err != nil {
+			_ = iter.Close()
+			return nil, c.unavailable("read top pins", err)
+		}
+		p.FollowerCount = followersFromKey(*p.FollowerCount)
+		out = append(out, p)
+	}
+	if err := scanner.Err(); err != nil {
+		return nil, c.unavailable("read top pins", err)
+	}
+	return out, nil
+}
+
+// runsBucket is batch_runs' one partition: the history is one row a day
+// plus manual runs, small enough for one partition for decades.
+const runsBucket = "runs"
+
+// SaveRun implements ServingStore, retrying like the day's writes.
+func (c *Cassandra) SaveRun(ctx context.Context, r Run) error {
+	err := consume.Retry(ctx, c.o.Retry, c.o.Log, "cassandra: save run "+r.ID, func() error {
+		return c.session.Query(`INSERT INTO `+c.ks+`.batch_runs (bucket, id, dt, trigger, status, started_at,
+			finished_at, rows_in, rows_out, rows_rejected, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			runsBucket, r.ID, r.Date, r.Trigger, r.Status, r.StartedAt, r.FinishedAt, r.RowsIn, r.RowsOut,
+			r.RowsRejected, r.Error).ExecContext(ctx)
+	})
+	if err != nil {
+		return fmt.Errorf("cassandra at %s: save run %s: %w", strings.Join(c.o.Hosts, ","), r.ID, err)
+	}
+	return nil
+}
+
+const runColumnsCQL = `id, dt, trigger, status, started_at, finished_at, rows_in, rows_out, rows_rejected, error`
+
+func scanRunCQL(scan func(...any) error) (Run, error) {
+	var r Run
+	err := scan(&r.ID, &r.Date, &r.Trigger, &r.Status, &r.StartedAt, &r.FinishedAt, &r.RowsIn, &r.RowsOut, &r.RowsRejected, &r.Error)
+	for _, t := range []*time.Time{r.StartedAt, r.FinishedAt} {
+		if t != nil {
+			*t = t.UTC()
+		}
+	}
+	return r, err
+}
+
+// Runs implements ServingStore.
+func (c *Cassandra) Runs(ctx context.Context, limit int) ([]Run, error) {
+	iter := c.session.Query(`SELECT `+runColumnsCQL+` FROM `+c.ks+`.batch_runs WHERE bucket = ? LIMIT ?`, runsBucket, limit).IterContext(ctx)
+	var out []Run
+	scanner := iter.Scanner()
+	for scanner.Next() {
+		r, err := scanRunCQL(scanner.Scan)
+		if err != nil {
+			_ = iter.Close()
+			return nil, c.unavailable("read runs", err)
+		}
+		out = append(out, r)
+	}
+	if err := scanner.Err(); err != nil {
+		return nil, c.unavailable("read runs", err)
+	}
+	return out, nil
+}
+
+// Run implements ServingStore.
+func (c *Cassandra) Run(ctx context.Context, id string) (Run, error) {
+	q := c.session.Query(`SELECT `+runColumnsCQL+` FROM `+c.ks+`.batch_runs WHERE bucket = ? AND id = ?`, runsBucket, id)
+	r, err := scanRunCQL(func(dest ...any) error { return q.ScanContext(ctx, dest...) })
+	if errors.Is(err, gocql.ErrNotFound) {
+		return Run{}, pin.Errorf(pin.ENOTFOUND, "No batch run has id %q.", id)
+	} else if err != nil {
+		return Run{}, c.unavailable("read run", err)
+	}
+	return r, nil
+}
+
+// Check implements ServingStore.
+func (c *Cassandra) Check(ctx context.Context) error {
+	var v string
+	if err := c.session.Query(`SELECT release_version FROM system.local`).ScanContext(ctx, &v); err != nil {
+		return fmt.Errorf("cassandra at %s: %w", strings.Join(c.o.Hosts, ","), err)
+	}
+	return nil
+}
+
+// Close implements ServingStore.
+func (c *Cassandra) Close() error {
+	c.session.Close()
+	return nil
+}

@@ -1,0 +1,99 @@
+package batch
+
+import (
+	"context"
+
+	"pinpipe/pin"
+)
+
+// ServingStore holds what the daily job serves and remembers: the pins and
+// pins_by_category tables and the run history (batch_runs). Cassandra is the
+// real one; StandIn keeps the same tables in an embedded database when no
+// Cassandra is configured. The job and the serving reads are written once
+// against this interface.
+//
+// pins_by_category cannot hold a NULL follower_count, because Cassandra
+// clustering columns are never null: a pin without a follower count is kept
+// there as -1, so it sorts last, and every read turns -1 back into nil.
+type ServingStore interface {
+	// ReplaceDay makes pins the serving rows of day dt. pins must not hold
+	// two pins with the same unique_id. Afterwards pins_by_category holds
+	// exactly these pins for dt (the day's rows from an earlier run are
+	// gone), and pins holds each of them unless it already holds a later
+	// version of the same unique_id (a later ingested_at, then a higher
+	// Kafka partition and offset). Calling it again with the same pins
+	// changes nothing. progress, when not nil, is called from time to time
+	// with the number of pins written so far. Readers may see the day
+	// half-written while it runs. Returns an error naming the store when a
+	// write failed after its retries; the day is then partly written, and
+	// the next successful call makes it whole.
+	ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned, progress func(done int)) error
+	// Pin returns the latest version of the pin. Returns an ENOTFOUND
+	// *pin.Error when there is none.
+	Pin(ctx context.Context, uniqueID string) (pin.Cleaned, error)
+	// TopByCategory returns up to n pins of category on day dt by
+	// follower_count descending (pins without one last), ties by
+	// unique_id. Returns an empty slice when there are none.
+	TopByCategory(ctx context.Context, category, dt string, n int) ([]pin.Cleaned, error)
+
+	// SaveRun records run, replacing the record with the same ID.
+	SaveRun(ctx context.Context, run Run) error
+	// Runs returns up to limit runs, newest first (IDs sort by start time).
+	Runs(ctx context.Context, limit int) ([]Run, error)
+	// Run returns one run. Returns an ENOTFOUND *pin.Error when there is
+	// none with id.
+	Run(ctx context.Context, id string) (Run, error)
+
+	// Check returns nil when the store answers, else an error naming it.
+	Check(ctx context.Context) error
+	// Close releases the store's connections or files.
+	Close() error
+}
+
+// missingFollowers stands for a NULL follower_count in pins_by_category,
+// whose clustering columns cannot be null. It sorts after every real count
+// in the descending order.
+const missingFollowers int64 = -1
+
+// followersKey returns the pins_by_category clustering value of a count.
+func followersKey(n *int64) int64 {
+	if n == nil {
+		return missingFollowers
+	}
+	return *n
+}
+
+// followersFromKey turns a pins_by_category clustering value back into the
+// pin's follower_count: nil for missingFollowers.
+func followersFromKey(k int64) *int64 {
+	if k == missingFollowers {
+		return nil
+	}
+	return &k
+}
+
+// categoriesOf returns the distinct categories of pins, in first-seen order.
+func categoriesOf(pins []pin.Cleaned) []string {
+	seen := map[string]bool{}
+	var out []string
+	for i := range pins {
+		if c := pins[i].Category; !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// newerThan reports whether a is a later version of a pin than b: a later
+// ingested_at, then a higher Kafka partition, then a higher offset. It is
+// the one order behind "last write wins" in the job and the stores.
+func newerThan(a, b *pin.Cleaned) bool {
+	if !a.IngestedAt.Equal(b.IngestedAt) {
+		return a.IngestedAt.After(b.IngestedAt)
+	}
+	if a.KafkaPartition != b.KafkaPartition {
+		return a.KafkaPartition > b.KafkaPartition
+	}
+	return a.KafkaOffset > b.KafkaOffset
+}
