@@ -1,0 +1,173 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/parquet-go/parquet-go"
+
+	"pinpipe/lake"
+	"pinpipe/pin"
+)
+
+// curatedPartRows caps the rows of one curated object, so a day of a
+// million pins is a few objects that readers can fetch in parallel.
+const curatedPartRows = 250_000
+
+// curatedRowGroup caps a curated row group's rows: the unit DuckDB and
+// Spark read in parallel, and what the writer buffers in memory.
+const curatedRowGroup = 64 << 10
+
+// curatedRow is one row of the curated zone: the cleaned pin, columns in
+// the contract's order (pin.Columns). Pointers are optional columns, nil is
+// NULL. There is no dt column: the day comes from the object's hive
+// partition (curated/dt=YYYY-MM-DD/). ingested_at is a TIMESTAMP in UTC
+// without a time zone annotation, as the contract says.
+type curatedRow struct {
+	IDIndex        int64    `parquet:"id_index"`
+	Title          *string  `parquet:"title"`
+	Category       string   `parquet:"category"`
+	UniqueID       string   `parquet:"unique_id"`
+	Description    *string  `parquet:"description"`
+	PosterName     *string  `parquet:"poster_name"`
+	FollowerCount  *int64   `parquet:"follower_count"`
+	TagList        *string  `parquet:"tag_list"`
+	Tags           []string `parquet:"tags,list"`
+	IsImageOrVideo *string  `parquet:"is_image_or_video"`
+	ImageSrc       *string  `parquet:"image_src"`
+	Downloaded     *int32   `parquet:"downloaded"`
+	SaveLocation   *string  `parquet:"save_location"`
+	IngestedAt     int64    `parquet:"ingested_at,timestamp(microsecond:local)"`
+	KafkaPartition int32    `parquet:"kafka_partition"`
+	KafkaOffset    int64    `parquet:"kafka_offset"`
+}
+
+func toCuratedRow(c *pin.Cleaned) curatedRow {
+	return curatedRow{
+		IDIndex: c.IDIndex, Title: c.Title, Category: c.Category, UniqueID: c.UniqueID,
+		Description: c.Description, PosterName: c.PosterName, FollowerCount: c.FollowerCount,
+		TagList: c.TagList, Tags: c.Tags, IsImageOrVideo: c.IsImageOrVideo, ImageSrc: c.ImageSrc,
+		Downloaded: c.Downloaded, SaveLocation: c.SaveLocation, IngestedAt: c.IngestedAt.UTC().UnixMicro(),
+		KafkaPartition: c.KafkaPartition, KafkaOffset: c.KafkaOffset,
+	}
+}
+
+// rejectedRow is one raw record that failed cleaning, as it came, with
+// the reason: the rejected zone keeps what the curated zone could not.
+type rejectedRow struct {
+	Topic     string `parquet:"topic"`
+	Partition int32  `parquet:"partition"`
+	Offset    int64  `parquet:"offset"`
+	Timestamp int64  `parquet:"timestamp,timestamp(millisecond)"`
+	Key       string `parquet:"key"`
+	Value     string `parquet:"value"`
+	Reason    string `parquet:"reason"`
+}
+
+// CuratedPrefix returns the curated zone's prefix of day dt.
+func CuratedPrefix(dt string) string { return "curated/dt=" + dt + "/" }
+
+// RejectedPrefix returns the rejected zone's prefix of day dt.
+func RejectedPrefix(dt string) string { return "rejected/dt=" + dt + "/" }
+
+// CuratedKey returns the name of part n of run runID's curated objects for
+// day dt: curated/dt=YYYY-MM-DD/part-<run-id>-<n>.parquet.
+func CuratedKey(dt, runID string, n int) string {
+	return fmt.Sprintf("%spart-%s-%04d.parquet", CuratedPrefix(dt), runID, n)
+}
+
+// RejectedKey returns the name of run runID's rejected object for day dt:
+// rejected/dt=YYYY-MM-DD/<run-id>.parquet.
+func RejectedKey(dt, runID string) string {
+	return RejectedPrefix(dt) + runID + ".parquet"
+}
+
+// writeCurated stores pins, in the order given, as curated objects of day
+// dt named after runID, curatedPartRows rows each. progress, when not nil,
+// is called after each object with the rows written so far. Returns the
+// keys written; on error, also those written before it, so the caller can
+// remove them.
+func writeCurated(ctx context.Context, store *lake.Store, dt, runID string, pins []pin.Cleaned, progress func(done int)) ([]string, error) {
+	var keys []string
+	for n := 0; n*curatedPartRows < len(pins); n++ {
+		part := pins[n*curatedPartRows : min((n+1)*curatedPartRows, len(pins))]
+		key := CuratedKey(dt, runID, n)
+		err := putParquet(ctx, store, key, func(w io.Writer) error {
+			pw := parquet.NewGenericWriter[curatedRow](w,
+				parquet.Compression(&parquet.Snappy),
+				parquet.MaxRowsPerRowGroup(curatedRowGroup),
+				parquet.CreatedBy("pinpipe", "", ""),
+			)
+			rows := make([]curatedRow, 0, 4096)
+			for i := 0; i < len(part); i += cap(rows) {
+				rows = rows[:0]
+				for j := i; j < min(i+cap(rows), len(part)); j++ {
+					rows = append(rows, toCuratedRow(&part[j]))
+				}
+				if _, err := pw.Write(rows); err != nil {
+					return err
+				}
+			}
+			return pw.Close()
+		})
+		if err != nil {
+			return keys, fmt.Errorf("curated: write %s: %w", key, err)
+		}
+		keys = append(keys, key)
+		if progress != nil {
+			progress(n*curatedPartRows + len(part))
+		}
+	}
+	return keys, nil
+}
+
+// writeRejected stores rows as the rejected object of run runID for day
+// dt. Returns the key written.
+func writeRejected(ctx context.Context, store *lake.Store, dt, runID string, rows []rejectedRow) (string, error) {
+	key := RejectedKey(dt, runID)
+	err := putParquet(ctx, store, key, func(w io.Writer) error {
+		return parquet.Write(w, rows, parquet.Compression(&parquet.Zstd), parquet.CreatedBy("pinpipe", "", ""))
+	})
+	if err != nil {
+		return "", fmt.Errorf("rejected: write %s: %w", key, err)
+	}
+	return key, nil
+}
+
+// putParquet streams what encode writes into the object at key, so an
+// object is never held whole in memory.
+func putParquet(ctx context.Context, store *lake.Store, key string, encode func(io.Writer) error) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(encode(pw)) }()
+	err := store.Put(ctx, key, pr)
+	// Unblock the encoder if the upload stopped reading early.
+	pr.CloseWithError(io.ErrClosedPipe)
+	return err
+}
+
+// replaceObjects removes every object under prefix but the keep keys: the
+// second half of replacing a day (write the new objects, then delete the
+// old). A reader listing the prefix in between sees both sets for that
+// instant; the query lane's mirror re-lists and copes. Returns the number
+// of objects removed.
+func replaceObjects(ctx context.Context, store *lake.Store, prefix string, keep []string) (int, error) {
+	objs, err := store.List(ctx, prefix)
+	if err != nil {
+		return 0, err
+	}
+	kept := make(map[string]bool, len(keep))
+	for _, k := range keep {
+		kept[k] = true
+	}
+	var old []string
+	for _, o := range objs {
+		if !kept[o.Key] {
+			old = append(old, o.Key)
+		}
+	}
+	if len(old) == 0 {
+		return 0, nil
+	}
+	return len(old), store.Delete(ctx, old...)
+}

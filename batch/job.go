@@ -1,0 +1,241 @@
+package batch
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"pinpipe/lake"
+	"pinpipe/pin"
+)
+
+// Job is the daily batch job: for one day it reads the raw zone, cleans
+// every record with the shared cleaning rules, keeps the last version of
+// each unique_id, replaces the day in the curated zone and then in the
+// serving store. Records that fail cleaning go to the rejected zone with
+// the reason. Running it again for a day gives the same curated rows and
+// the same serving rows.
+type Job struct {
+	Lake  *lake.Store
+	Store ServingStore
+	Log   *slog.Logger
+	// Readers is how many raw objects are read and cleaned at once
+	// (default 4). Each holds one decoded object in memory.
+	Readers int
+	// AfterCurated, when set, is called once the curated and rejected
+	// zones are replaced and before the serving store is written; an error
+	// ends the run. Tests use it to fail at a known point.
+	AfterCurated func(ctx context.Context) error
+}
+
+// JobResult is what one run of the job did.
+type JobResult struct {
+	Objects      int   // raw objects read
+	RowsIn       int64 // raw records read
+	RowsOut      int64 // curated pins (RowsIn - RowsRejected - duplicates)
+	RowsRejected int64 // records that failed cleaning
+	CuratedKeys  []string
+	RejectedKey  string        // "" when nothing was rejected
+	Curated      time.Duration // read, clean, dedupe, write the curated and rejected zones
+	Serving      time.Duration // write the serving store
+}
+
+// Progress is a run's progress in one phase: "read" (raw objects),
+// "curated" (rows written to the curated zone), "serving" (rows written to
+// the serving store).
+type Progress struct {
+	Phase       string
+	Done, Total int64
+}
+
+// Run runs the job for day dt (YYYY-MM-DD) as run runID; progress, when
+// not nil, is called as each phase advances (from several goroutines in
+// turn, never at once). Returns what the run did so far and, when it
+// failed, an error naming the step. A day without raw objects succeeds
+// with no rows and leaves the day empty.
+func (j *Job) Run(ctx context.Context, dt, runID string, progress func(Progress)) (JobResult, error) {
+	var res JobResult
+	log := j.Log.With(slog.String("run", runID), slog.String("dt", dt))
+	report := func(phase string, done, total int64) {
+		if progress != nil {
+			progress(Progress{Phase: phase, Done: done, Total: total})
+		}
+	}
+	start := time.Now()
+
+	objs, err := RawObjects(ctx, j.Lake, dt)
+	if err != nil {
+		return res, fmt.Errorf("batch: list the raw zone of %s: %w", dt, err)
+	}
+	res.Objects = len(objs)
+	if len(objs) == 0 {
+		log.Warn("batch: the raw zone holds no objects for this day; the day will be empty")
+	}
+	day, err := j.read(ctx, objs, func(done int) { report("read", int64(done), int64(len(objs))) })
+	if err != nil {
+		return res, err
+	}
+	res.RowsIn, res.RowsOut, res.RowsRejected = day.in, int64(len(day.pins)), int64(len(day.rejected))
+	log.Info("batch: raw zone read and cleaned", slog.Int("objects", len(objs)), slog.Int64("rows_in", res.RowsIn),
+		slog.Int64("rows_out", res.RowsOut), slog.Int64("rows_rejected", res.RowsRejected))
+
+	if err := j.replaceZones(ctx, dt, runID, day, &res, report); err != nil {
+		return res, err
+	}
+	res.Curated = time.Since(start)
+	log.Info("batch: curated zone replaced", slog.Int("objects", len(res.CuratedKeys)), slog.Duration("took", res.Curated))
+
+	if j.AfterCurated != nil {
+		if err := j.AfterCurated(ctx); err != nil {
+			return res, err
+		}
+	}
+	start = time.Now()
+	err = j.Store.ReplaceDay(ctx, dt, day.pins, func(done int) { report("serving", int64(done), res.RowsOut) })
+	res.Serving = time.Since(start)
+	if err != nil {
+		return res, fmt.Errorf("batch: serving tables: %w", err)
+	}
+	log.Info("batch: serving tables replaced", slog.Int64("rows", res.RowsOut), slog.Duration("took", res.Serving))
+	return res, nil
+}
+
+// cleanedDay is a day of raw records after cleaning and deduplication.
+type cleanedDay struct {
+	in       int64
+	pins     []pin.Cleaned // one per unique_id, in ingestion order
+	rejected []rejectedRow // in partition, offset order
+}
+
+// read decodes and cleans the raw objects, Readers at a time, keeping the
+// latest version of each unique_id (see newerThan). Only the cleaned pins
+// and at most Readers decoded objects are in memory at once.
+func (j *Job) read(ctx context.Context, objs []RawObject, progress func(done int)) (*cleanedDay, error) {
+	day := &cleanedDay{}
+	var (
+		mu    sync.Mutex
+		index = map[string]int{} // unique_id → position in day.pins
+		done  int
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cmp.Or(j.Readers, 4))
+	for _, o := range objs {
+		g.Go(func() error {
+			recs, err := LoadRaw(gctx, j.Lake, o.Key)
+			if err != nil {
+				return fmt.Errorf("batch: read the raw zone: %w", err)
+			}
+			pins := make([]pin.Cleaned, 0, len(recs))
+			var rejected []rejectedRow
+			for i := range recs {
+				r := &recs[i]
+				c, err := pin.CleanRaw([]byte(r.Value), pin.Lineage{IngestedAt: r.Timestamp, Partition: r.Partition, Offset: r.Offset})
+				if err != nil {
+					rejected = append(rejected, rejectedRow{
+						Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UnixMilli(),
+						Key: r.Key, Value: r.Value, Reason: reason(err),
+					})
+					continue
+				}
+				pins = append(pins, c)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			day.in += int64(len(recs))
+			day.rejected = append(day.rejected, rejected...)
+			for i := range pins {
+				c := &pins[i]
+				if at, seen := index[c.UniqueID]; !seen {
+					index[c.UniqueID] = len(day.pins)
+					day.pins = append(day.pins, *c)
+				} else if newerThan(c, &day.pins[at]) {
+					day.pins[at] = *c
+				}
+			}
+			done++
+			progress(done)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	// Objects finish in any order; sorting makes the curated objects of two
+	// runs over the same raw zone identical.
+	slices.SortFunc(day.pins, func(a, b pin.Cleaned) int {
+		if newerThan(&a, &b) {
+			return 1
+		} else if newerThan(&b, &a) {
+			return -1
+		}
+		return 0
+	})
+	slices.SortFunc(day.rejected, func(a, b rejectedRow) int {
+		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
+	})
+	return day, nil
+}
+
+// reason returns why a record failed cleaning, as a sentence.
+func reason(err error) string {
+	var e *pin.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}
+
+// replaceZones writes the day's curated and rejected objects, then removes
+// the ones earlier runs left. When a write fails it removes what it wrote,
+// so the zones stay as they were; when a removal fails the new objects stay
+// and the next run of the day removes the rest.
+func (j *Job) replaceZones(ctx context.Context, dt, runID string, day *cleanedDay, res *JobResult, report func(string, int64, int64)) error {
+	total := int64(len(day.pins))
+	report("curated", 0, total)
+	var err error
+	res.CuratedKeys, err = writeCurated(ctx, j.Lake, dt, runID, day.pins, func(done int) { report("curated", int64(done), total) })
+	if err == nil && len(day.rejected) > 0 {
+		res.RejectedKey, err = writeRejected(ctx, j.Lake, dt, runID, day.rejected)
+	}
+	if err != nil {
+		j.removeWritten(ctx, runID, res)
+		return fmt.Errorf("batch: %w", err)
+	}
+	if _, err = replaceObjects(ctx, j.Lake, CuratedPrefix(dt), res.CuratedKeys); err != nil {
+		return fmt.Errorf("batch: remove the earlier curated objects of %s: %w", dt, err)
+	}
+	var keep []string
+	if res.RejectedKey != "" {
+		keep = []string{res.RejectedKey}
+	}
+	if _, err = replaceObjects(ctx, j.Lake, RejectedPrefix(dt), keep); err != nil {
+		return fmt.Errorf("batch: remove the earlier rejected objects of %s: %w", dt, err)
+	}
+	return nil
+}
+
+// removeWritten deletes the objects a failed run wrote, best effort: what
+// stays is removed by the next run of the day.
+func (j *Job) removeWritten(ctx context.Context, runID string, res *JobResult) {
+	written := res.CuratedKeys
+	if res.RejectedKey != "" {
+		written = append(written, res.RejectedKey)
+	}
+	res.CuratedKeys, res.RejectedKey = nil, ""
+	if len(written) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := j.Lake.Delete(cctx, written...); err != nil {
+		j.Log.Warn("batch: could not remove the failed run's objects; the next run of the day removes them",
+			slog.String("run", runID), slog.Any("err", err))
+	}
+}

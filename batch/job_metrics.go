@@ -1,0 +1,51 @@
+package batch
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// JobMetrics are the daily job's Prometheus metrics.
+type JobMetrics struct {
+	RunSeconds   prometheus.Histogram   // pinpipe_batch_run_seconds
+	Rows         *prometheus.CounterVec // pinpipe_batch_rows_total{kind="in|out|rejected"}
+	LastSuccess  prometheus.Gauge       // pinpipe_batch_last_success_timestamp_seconds
+	Runs         *prometheus.CounterVec // pinpipe_batch_runs_total{status="succeeded|failed"}
+	ServingWrite prometheus.Histogram   // pinpipe_batch_cassandra_write_seconds
+}
+
+// NewJobMetrics registers the job's metrics with reg.
+func NewJobMetrics(reg prometheus.Registerer) *JobMetrics {
+	f := promauto.With(reg)
+	m := &JobMetrics{
+		RunSeconds: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pinpipe_batch_run_seconds",
+			Help:    "Duration of finished daily batch runs, succeeded or failed.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14), // 1s .. ~2h
+		}),
+		Rows: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "pinpipe_batch_rows_total",
+			Help: "Rows of finished batch runs: in (raw records read), out (curated pins), rejected (failed cleaning).",
+		}, []string{"kind"}),
+		LastSuccess: f.NewGauge(prometheus.GaugeOpts{
+			Name: "pinpipe_batch_last_success_timestamp_seconds",
+			Help: "Unix time the last successful batch run finished.",
+		}),
+		Runs: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "pinpipe_batch_runs_total",
+			Help: "Finished batch runs by status.",
+		}, []string{"status"}),
+		ServingWrite: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pinpipe_batch_cassandra_write_seconds",
+			Help:    "Latency of one write to the serving tables (Cassandra, or its embedded stand-in): a statement, a batch or a chunk.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5ms .. ~16s
+		}),
+	}
+	for _, k := range []string{"in", "out", "rejected"} {
+		m.Rows.WithLabelValues(k)
+	}
+	for _, s := range []string{StatusSucceeded, StatusFailed} {
+		m.Runs.WithLabelValues(s)
+	}
+	return m
+}
