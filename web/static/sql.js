@@ -94,7 +94,7 @@ export function createSQL() {
     store(CHART_STORAGE, chartOn ? '1' : '0');
     drawChart();
   });
-  $('#run-hint').textContent = /Mac|iPhone|iPad/.test(navigator.platform) ? '\u2318 Enter to run' : 'Ctrl+Enter to run';
+  $('#run-hint').textContent = /Mac|iPhone|iPad/.test(navigator.userAgent) ? '\u2318 Enter to run' : 'Ctrl+Enter to run';
 
   fill($('#examples'), ...EXAMPLES.map(([name, sql]) => h('button', {
     type: 'button',
@@ -118,6 +118,7 @@ export function createSQL() {
   }
 
   async function run() {
+    if (runBtn.disabled) return; // one query at a time from this page
     const sql = editor.value.trim();
     if (!sql) {
       showError(new ApiError(0, 'Nothing to run', 'Type a query, or pick one of the examples.'));
