@@ -1,0 +1,375 @@
+package batch
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+
+	"pinpipe/pin"
+)
+
+// ServiceOptions configure a Service.
+type ServiceOptions struct {
+	Job *Job
+	// Cron is the schedule, in UTC, of the daily run for yesterday
+	// (trigger "schedule"); "" schedules nothing.
+	Cron    string
+	Log     *slog.Logger
+	Metrics *JobMetrics
+}
+
+// Service is run control for the daily job, like Airflow's: it starts runs
+// on a schedule or on request, one per day at a time and one at a time in
+// all (others wait as "queued"), records every run in the serving store's
+// history, and answers the serving reads. It implements server.BatchService
+// and server.Serving.
+type Service struct {
+	o      ServiceOptions
+	store  ServingStore
+	ctx    context.Context // ends at shutdown, interrupting the running run
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	slot   chan struct{} // held by the running run
+
+	mu     sync.Mutex
+	closed bool
+	active map[string]string // dt → id of its queued or running run
+	// pending holds this process's runs whose latest state the store may
+	// not have: active ones, and finished ones whose record could not be
+	// saved (say, Cassandra was down); they are saved again before each
+	// run and overlay the store's history in Runs and Run.
+	pending map[string]Run
+}
+
+// NewService returns a Service for o.Job; call Serve to start its schedule,
+// or RunNow to run once in the foreground.
+func NewService(o ServiceOptions) *Service {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Service{
+		o: o, store: o.Job.Store, ctx: ctx, cancel: cancel, slot: make(chan struct{}, 1),
+		active: map[string]string{}, pending: map[string]Run{},
+	}
+}
+
+// Serve marks runs a stopped process left queued or running as failed,
+// then runs the schedule until ctx ends. Then it stops the schedule,
+// interrupts the running run (recorded as failed, "interrupted by
+// shutdown"), waits for it and returns nil. Returns an error only when the
+// schedule cannot be set up.
+func (s *Service) Serve(ctx context.Context) error {
+	defer s.Close()
+	s.recoverStale(ctx)
+	if s.o.Cron != "" {
+		sched, err := gocron.NewScheduler(gocron.WithLocation(time.UTC))
+		if err != nil {
+			return fmt.Errorf("batch: scheduler: %w", err)
+		}
+		_, err = sched.NewJob(gocron.CronJob(s.o.Cron, false), gocron.NewTask(s.scheduled), gocron.WithName("daily batch run"))
+		if err != nil {
+			_ = sched.Shutdown()
+			return fmt.Errorf("batch: schedule %q (PINPIPE_BATCH_CRON): %w", s.o.Cron, err)
+		}
+		sched.Start()
+		defer func() { _ = sched.Shutdown() }()
+		s.o.Log.Info("batch: daily run scheduled", slog.String("cron", s.o.Cron), slog.String("tz", "UTC"))
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// scheduled starts the daily run for yesterday (UTC).
+func (s *Service) scheduled() {
+	date := time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	if _, err := s.StartRun(s.ctx, date, TriggerSchedule); err != nil {
+		s.o.Log.Warn("batch: scheduled run not started", slog.String("dt", date), slog.String("why", pin.ErrorMessage(err)))
+	}
+}
+
+// Close stops accepting runs, interrupts the running one and waits for it.
+// It is safe to call more than once.
+func (s *Service) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+}
+
+// StartRun queues a run for date (YYYY-MM-DD) and returns it at once; it
+// runs in the background when no other run is running. Returns an
+// ECONFLICT error when a run for date is queued or running, EINVALID for a
+// malformed date or one in the future, EUNAVAILABLE after shutdown began.
+func (s *Service) StartRun(ctx context.Context, date, trigger string) (Run, error) {
+	run, err := s.begin(date, trigger, true)
+	if err != nil {
+		return Run{}, err
+	}
+	go func() {
+		defer s.wg.Done()
+		s.execute(s.ctx, run, nil)
+	}()
+	return run, nil
+}
+
+// RunNow runs the job for date in the foreground and returns the finished
+// run; progress, when not nil, follows it. Returns the same errors as
+// StartRun, and an error holding the run's error when the run failed.
+func (s *Service) RunNow(ctx context.Context, date, trigger string, progress func(Progress)) (Run, error) {
+	run, err := s.begin(date, trigger, false)
+	if err != nil {
+		return Run{}, err
+	}
+	run = s.execute(ctx, run, progress)
+	if run.Status != StatusSucceeded {
+		return run, errors.New(run.Error)
+	}
+	return run, nil
+}
+
+// begin checks date and registers a queued run for it; background adds
+// the goroutine that will run it to the ones Close waits for.
+func (s *Service) begin(date, trigger string, background bool) (Run, error) {
+	d, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		return Run{}, pin.Errorf(pin.EINVALID, "The date must be a day as YYYY-MM-DD, got %q.", date)
+	}
+	if today := time.Now().UTC().Format(time.DateOnly); d.Format(time.DateOnly) > today {
+		return Run{}, pin.Errorf(pin.EINVALID, "The date %s is in the future (today is %s UTC); there are no pins for it yet.", date, today)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return Run{}, pin.Errorf(pin.EUNAVAILABLE, "pinpipe is shutting down; start the run again once it is back.")
+	}
+	if id, ok := s.active[date]; ok {
+		return Run{}, pin.Errorf(pin.ECONFLICT, "A run for %s is already queued or running (id %s); wait for it to finish (GET /batch/runs/%s).", date, id, id)
+	}
+	run := Run{ID: newRunID(time.Now()), Date: date, Trigger: trigger, Status: StatusQueued}
+	s.active[date] = run.ID
+	s.pending[run.ID] = run
+	if background {
+		s.wg.Add(1)
+	}
+	return run, nil
+}
+
+// execute waits for the run slot, runs the job, records the outcome and
+// returns the finished run.
+func (s *Service) execute(ctx context.Context, run Run, progress func(Progress)) Run {
+	s.savePending(ctx)
+	s.save(ctx, run)
+	log := s.o.Log.With(slog.String("run", run.ID), slog.String("dt", run.Date), slog.String("trigger", run.Trigger))
+	var res JobResult
+	var err error
+	select {
+	case s.slot <- struct{}{}:
+		now := time.Now().UTC()
+		run.Status, run.StartedAt = StatusRunning, &now
+		s.save(ctx, run)
+		log.Info("batch: run started")
+		res, err = s.o.Job.Run(ctx, run.Date, run.ID, progress)
+		<-s.slot
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+
+	now := time.Now().UTC()
+	run.FinishedAt = &now
+	run.RowsIn, run.RowsOut, run.RowsRejected = res.RowsIn, res.RowsOut, res.RowsRejected
+	if err == nil {
+		run.Status = StatusSucceeded
+	} else {
+		run.Status, run.Error = StatusFailed, s.describe(ctx, err)
+	}
+	s.finish(ctx, run, res)
+	if err == nil {
+		log.Info("batch: run succeeded", slog.Int64("rows_in", run.RowsIn), slog.Int64("rows_out", run.RowsOut),
+			slog.Int64("rows_rejected", run.RowsRejected), slog.Duration("curated", res.Curated), slog.Duration("serving", res.Serving))
+	} else {
+		log.Error("batch: run failed", slog.String("error", run.Error))
+	}
+	return run
+}
+
+// describe turns a run's error into the sentence its record keeps.
+func (s *Service) describe(ctx context.Context, err error) string {
+	switch {
+	case s.ctx.Err() != nil:
+		return "interrupted by shutdown; start the run again"
+	case ctx.Err() != nil:
+		return "interrupted: " + context.Cause(ctx).Error() + "; start the run again"
+	}
+	var e *pin.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}
+
+// finish records a finished run: metrics, the store, the active set.
+func (s *Service) finish(ctx context.Context, run Run, res JobResult) {
+	if m := s.o.Metrics; m != nil {
+		if run.StartedAt != nil {
+			m.RunSeconds.Observe(run.FinishedAt.Sub(*run.StartedAt).Seconds())
+		}
+		m.Rows.WithLabelValues("in").Add(float64(run.RowsIn))
+		m.Rows.WithLabelValues("out").Add(float64(run.RowsOut))
+		m.Rows.WithLabelValues("rejected").Add(float64(run.RowsRejected))
+		m.Runs.WithLabelValues(run.Status).Inc()
+		if run.Status == StatusSucceeded {
+			m.LastSuccess.Set(float64(run.FinishedAt.UnixNano()) / 1e9)
+		}
+	}
+	// The record must be written even when the run was interrupted.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	saved := s.save(sctx, run)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.active, run.Date)
+	if saved {
+		delete(s.pending, run.ID)
+	}
+}
+
+// save writes run to the store and keeps it in pending. Returns whether
+// the store took it; when not, it is saved again before the next run.
+func (s *Service) save(ctx context.Context, run Run) bool {
+	s.mu.Lock()
+	s.pending[run.ID] = run
+	s.mu.Unlock()
+	if err := s.store.SaveRun(ctx, run); err != nil {
+		s.o.Log.Warn("batch: the run's record was not saved; it is kept in memory and saved again before the next run",
+			slog.String("run", run.ID), slog.String("status", run.Status), slog.Any("err", err))
+		return false
+	}
+	return true
+}
+
+// savePending saves the finished runs whose records the store did not take.
+func (s *Service) savePending(ctx context.Context) {
+	s.mu.Lock()
+	var finished []Run
+	for _, r := range s.pending {
+		if s.active[r.Date] != r.ID {
+			finished = append(finished, r)
+		}
+	}
+	s.mu.Unlock()
+	for _, r := range finished {
+		if err := s.store.SaveRun(ctx, r); err == nil {
+			s.mu.Lock()
+			delete(s.pending, r.ID)
+			s.mu.Unlock()
+		}
+	}
+}
+
+// recoverStale marks runs left queued or running by a process that
+// stopped as failed. A run another process (pinpipe batch) is running at
+// the same moment would be marked too; the schedule runs in one process.
+func (s *Service) recoverStale(ctx context.Context) {
+	runs, err := s.store.Runs(ctx, 100)
+	if err != nil {
+		s.o.Log.Warn("batch: could not read the run history to find runs a stopped pinpipe left unfinished", slog.Any("err", err))
+		return
+	}
+	for _, r := range runs {
+		if r.Status != StatusQueued && r.Status != StatusRunning {
+			continue
+		}
+		s.mu.Lock()
+		_, mine := s.pending[r.ID]
+		s.mu.Unlock()
+		if mine {
+			continue
+		}
+		now := time.Now().UTC()
+		r.Status, r.FinishedAt, r.Error = StatusFailed, &now, "interrupted: pinpipe stopped before the run finished; start the run again"
+		if err := s.store.SaveRun(ctx, r); err != nil {
+			s.o.Log.Warn("batch: could not mark an unfinished run as failed", slog.String("run", r.ID), slog.Any("err", err))
+		} else {
+			s.o.Log.Warn("batch: marked a run a stopped pinpipe left unfinished as failed", slog.String("run", r.ID), slog.String("dt", r.Date))
+		}
+	}
+}
+
+// Runs implements server.BatchService: the store's history overlaid with
+// this process's newer states, newest first.
+func (s *Service) Runs(ctx context.Context, limit int) ([]Run, error) {
+	runs, err := s.store.Runs(ctx, limit)
+	if err != nil {
+		return nil, servingError("read the run history", err)
+	}
+	s.mu.Lock()
+	for _, p := range s.pending {
+		if i := slices.IndexFunc(runs, func(r Run) bool { return r.ID == p.ID }); i >= 0 {
+			runs[i] = p
+		} else {
+			runs = append(runs, p)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(runs, func(a, b Run) int { return strings.Compare(b.ID, a.ID) })
+	return runs[:min(limit, len(runs))], nil
+}
+
+// Run implements server.BatchService. Returns ENOTFOUND when no run has id.
+func (s *Service) Run(ctx context.Context, id string) (Run, error) {
+	s.mu.Lock()
+	r, ok := s.pending[id]
+	s.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	r, err := s.store.Run(ctx, id)
+	if err != nil {
+		return Run{}, servingError("read run "+id, err)
+	}
+	return r, nil
+}
+
+// Pin implements server.Serving. Returns ENOTFOUND when absent.
+func (s *Service) Pin(ctx context.Context, uniqueID string) (pin.Cleaned, error) {
+	p, err := s.store.Pin(ctx, uniqueID)
+	if err != nil {
+		return pin.Cleaned{}, servingError("read pin", err)
+	}
+	return p, nil
+}
+
+// TopByCategory implements server.Serving.
+func (s *Service) TopByCategory(ctx context.Context, category, date string, n int) ([]pin.Cleaned, error) {
+	pins, err := s.store.TopByCategory(ctx, category, date, n)
+	if err != nil {
+		return nil, servingError("read top pins", err)
+	}
+	return pins, nil
+}
+
+// servingError passes application errors and cancellations through and
+// makes any other store error an EUNAVAILABLE one a user can act on.
+func servingError(what string, err error) error {
+	var e *pin.Error
+	if errors.As(err, &e) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &pin.Error{Code: pin.EUNAVAILABLE, Message: fmt.Sprintf("The serving store did not answer (%s): %v. Check GET /readyz, then retry.", what, err)}
+}
+
+// newRunID returns a run ID that sorts by start time:
+// 20240502T080000.123456Z-3fa2c1.
+func newRunID(t time.Time) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return t.UTC().Format("20060102T150405.000000Z") + "-" + hex.EncodeToString(b)
+}
