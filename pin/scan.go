@@ -1,6 +1,7 @@
 package pin
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"unicode/utf16"
@@ -334,6 +335,10 @@ func (s *scanner) array() error {
 func (s *scanner) str() (escaped bool, err error) {
 	src, p := s.src, s.pos+1
 	for {
+		// Pins are mostly long plain-ASCII strings: skip them 8 bytes at a time.
+		for p+8 <= len(src) && !special8(binary.LittleEndian.Uint64(src[p:])) {
+			p += 8
+		}
 		for p < len(src) {
 			if c := src[p]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
 				break
@@ -385,6 +390,20 @@ func (s *scanner) str() (escaped bool, err error) {
 			p += size
 		}
 	}
+}
+
+// special8 reports whether any of the 8 bytes in x ends or interrupts a
+// plain-ASCII run of a string: '"', '\\', a control character or a non-ASCII
+// byte. Each test is the exact "has a zero byte" / "has a byte less than n"
+// bit trick, so there are no false negatives.
+func special8(x uint64) bool {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	quote := x ^ (ones * '"')
+	backslash := x ^ (ones * '\\')
+	return ((quote-ones)&^quote|(backslash-ones)&^backslash|(x-ones*0x20)&^x|x)&high != 0
 }
 
 // number reads a number at pos.
