@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -148,11 +149,14 @@ func Postgres(t testing.TB) string {
 			_ = conn.Close(ctx)
 		}
 	})
-	cfg, err := pgx.ParseConfig(base)
+	u, err := url.Parse(base)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("PINPIPE_POSTGRES_URL: %v", err)
 	}
-	return strings.Replace(base, "/"+cfg.Database, "/"+db, 1)
+	// Only the path names the database ("/pinpipe" also starts the user
+	// part of postgres://pinpipe:…).
+	u.Path = "/" + db
+	return u.String()
 }
 
 // Config returns a whole pinpipe configuration for one test: its own data
