@@ -88,7 +88,7 @@ var Columns = []string{
 // Values returns the cleaned record's values in Columns order, ready for a
 // row writer (pgx CopyFrom, a CQL insert). Absent values are typed nil
 // pointers, which database drivers write as NULL.
-func (c *Cleaned) Values() []any {
+func (c Cleaned) Values() []any {
 	return []any{
 		c.IDIndex, c.Title, c.Category, c.UniqueID, c.Description, c.PosterName,
 		c.FollowerCount, c.TagList, c.Tags, c.IsImageOrVideo, c.ImageSrc,

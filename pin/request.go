@@ -16,7 +16,7 @@ const summaryProblems = 3
 // ParseRequest decodes a POST /pins body and validates every record (see
 // Validate for the schema). The body is one JSON object, a JSON array of
 // objects, or, when ndjson is true, NDJSON: one object per line, blank lines
-// skipped, "\r\n" accepted.
+// skipped, "\r\n" accepted. A leading UTF-8 byte order mark is ignored.
 //
 // Returns every record in order, each Raw a compact copy of the client's
 // object, all sharing one buffer the size of body. When any record is bad it
@@ -47,7 +47,7 @@ func ParseRequest(body []byte, ndjson bool) ([]Record, error) {
 
 type requestParser struct {
 	sc      scanner
-	v       value // the record being read
+	v       scanned // the record being read
 	recs    []Record
 	probs   []FieldError // the listed problems, at most MaxProblems
 	scratch []FieldError // one record's problems
@@ -58,9 +58,21 @@ type requestParser struct {
 	broken  bool         // malformed JSON stopped the parse
 }
 
+// bom is the UTF-8 byte order mark, which some Windows tools put at the start
+// of a file; RFC 8259 lets a parser ignore it, and so do we.
+var bom = []byte("\xef\xbb\xbf")
+
+// skipBOM moves past a byte order mark at the start of the scanner's text.
+func (s *scanner) skipBOM() {
+	if s.pos == 0 && bytes.HasPrefix(s.src, bom) {
+		s.pos, s.mark = len(bom), len(bom)
+	}
+}
+
 func (p *requestParser) parseJSON(body []byte) {
 	s := &p.sc
 	s.reset(body)
+	s.skipBOM()
 	s.skipSpace()
 	if s.pos == len(body) {
 		return
@@ -124,6 +136,9 @@ func (p *requestParser) parseNDJSON(body []byte) {
 			body = nil
 		}
 		s.reset(text)
+		if line == 1 {
+			s.skipBOM()
+		}
 		if s.skipSpace(); s.pos == len(text) {
 			continue
 		}
@@ -138,8 +153,8 @@ func (p *requestParser) parseNDJSON(body []byte) {
 	}
 }
 
-// value is one record as read, before it is checked.
-type value struct {
+// scanned is one record as read, before it is checked.
+type scanned struct {
 	kind       kind
 	start, end int // in the scanner's src
 	raw        []byte

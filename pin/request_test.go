@@ -372,3 +372,17 @@ func fmtPin(p Pin) string {
 	}
 	return s
 }
+
+func TestParseRequestIgnoresAByteOrderMark(t *testing.T) {
+	for _, ndjson := range []bool{false, true} {
+		recs, err := ParseRequest([]byte("\xef\xbb\xbf"+goodPin(0)+"\n"), ndjson)
+		if err != nil {
+			t.Fatalf("ndjson=%v: %v", ndjson, err)
+		}
+		assertRecords(t, recs, []Record{{Pin: minimalPin(0), Raw: compactPin(0)}})
+	}
+	// Only at the start: elsewhere it is malformed JSON.
+	assertRejected(t, goodPin(0)+"\n\xef\xbb\xbf"+goodPin(1), true,
+		`1 of 2 pins is invalid; nothing was accepted. line 2: malformed JSON at column 1: invalid character byte 0xef looking for beginning of value`,
+		[]FieldError{{Record: 1, Line: 2, Message: `malformed JSON at column 1: invalid character byte 0xef looking for beginning of value`}})
+}
