@@ -101,3 +101,41 @@ func TestRawObjectsListsEachPartitionInOffsetOrder(t *testing.T) {
 		t.Fatalf("a day with no objects listed %+v", none)
 	}
 }
+
+// BenchmarkWriteRaw encodes 10,000 synthetic pins as one raw object, the
+// landing's default object size, and reports records/s and bytes/record.
+func BenchmarkWriteRaw(b *testing.B) {
+	recs := synthRecords(10000, 0, 0, time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
+	in := 0
+	for _, r := range recs {
+		in += len(r.Value)
+	}
+	var buf bytes.Buffer
+	b.SetBytes(int64(in))
+	b.ResetTimer()
+	for b.Loop() {
+		buf.Reset()
+		if err := batch.WriteRaw(&buf, recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(recs)*b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(buf.Len())/float64(len(recs)), "bytes/record")
+	b.ReportMetric(float64(in)/float64(len(recs)), "json_bytes/record")
+}
+
+// BenchmarkReadRaw decodes that object back, as the daily job does.
+func BenchmarkReadRaw(b *testing.B) {
+	recs := synthRecords(10000, 0, 0, time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
+	var buf bytes.Buffer
+	if err := batch.WriteRaw(&buf, recs); err != nil {
+		b.Fatal(err)
+	}
+	r := bytes.NewReader(buf.Bytes())
+	for b.Loop() {
+		if _, err := batch.ReadRaw(r, int64(buf.Len())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(recs)*b.N)/b.Elapsed().Seconds(), "records/s")
+}

@@ -1,0 +1,393 @@
+package batch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"pinpipe/broker"
+	"pinpipe/consume"
+	"pinpipe/internal/testenv"
+	"pinpipe/lake"
+	"pinpipe/synth"
+)
+
+// landingEnv is one test's topic, bucket and consumer group.
+type landingEnv struct {
+	t       *testing.T
+	brokers []string
+	topic   string
+	group   string
+	lake    *lake.Store
+	sent    map[string]string // unique_id → the message's bytes
+	gen     *synth.Generator
+}
+
+func newLandingEnv(t *testing.T) *landingEnv {
+	brokers, topic := testenv.Kafka(t)
+	s, err := lake.Open(context.Background(), testenv.S3(t))
+	testenv.Must(t, err)
+	return &landingEnv{t: t, brokers: brokers, topic: topic, group: testenv.Name("landing-"),
+		lake: s, sent: map[string]string{}, gen: synth.New(7)}
+}
+
+// pins returns n synthetic pins as messages keyed by unique_id, stamped at ts
+// when ts is not zero (else Kafka stamps them).
+func (e *landingEnv) pins(n int, ts time.Time) []kafka.Message {
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		p := e.gen.Next()
+		v, err := json.Marshal(p)
+		testenv.Must(e.t, err)
+		msgs[i] = kafka.Message{Key: []byte(p["unique_id"].(string)), Value: v, Time: ts}
+	}
+	return msgs
+}
+
+// produce writes msgs with acks=all through bal (nil: hash of the key), in
+// order, and remembers them.
+func (e *landingEnv) produce(bal kafka.Balancer, msgs ...kafka.Message) {
+	if bal == nil {
+		bal = &kafka.Hash{}
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.topic, Balancer: bal,
+		RequiredAcks: kafka.RequireAll, BatchSize: 500, BatchTimeout: 5 * time.Millisecond}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		e.t.Errorf("produce %d pins: %v", len(msgs), err) // Errorf: also called off the test goroutine
+		return
+	}
+	for _, m := range msgs {
+		e.sent[string(m.Key)] = string(m.Value)
+	}
+}
+
+// start runs a landing until the returned stop is called; stop waits for
+// RunLanding to return and fails the test unless it returned nil.
+func (e *landingEnv) start(maxRecords int, interval time.Duration, reg prometheus.Registerer, wrap func(consume.Handler) consume.Handler) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runLanding(ctx, LandingOptions{Brokers: e.brokers, Topic: e.topic, Group: e.group, Lake: e.lake,
+			MaxRecords: maxRecords, Interval: interval, Log: testenv.Log(e.t), Registry: reg}, wrap)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				e.t.Errorf("RunLanding returned %v on shutdown, want nil", err)
+			}
+		})
+	}
+	e.t.Cleanup(stop)
+	return stop
+}
+
+// awaitLanded waits until the raw zone's object names cover n distinct
+// records.
+func (e *landingEnv) awaitLanded(n int) {
+	e.t.Helper()
+	testenv.Eventually(e.t, 90*time.Second, func() (bool, string) {
+		objs, err := RawObjects(context.Background(), e.lake, "")
+		if err != nil {
+			return false, err.Error()
+		}
+		seen := map[[2]int64]bool{}
+		for _, o := range objs {
+			for off := o.First; off <= o.Last; off++ {
+				seen[[2]int64{int64(o.Partition), off}] = true
+			}
+		}
+		return len(seen) >= n, fmt.Sprintf("the raw zone holds %d of %d records in %d objects", len(seen), n, len(objs))
+	})
+}
+
+// assertLandedExactlyOnce reads every raw object back and checks it holds
+// exactly what was produced: each record once, byte-equal, under a name that
+// matches its contents. Returns the objects.
+func (e *landingEnv) assertLandedExactlyOnce() []RawObject {
+	e.t.Helper()
+	ctx := context.Background()
+	objs, err := RawObjects(ctx, e.lake, "")
+	testenv.Must(e.t, err)
+	at := map[[2]int64]string{} // (partition, offset) → object key
+	total := 0
+	for _, o := range objs {
+		recs, err := LoadRaw(ctx, e.lake, o.Key)
+		testenv.Must(e.t, err)
+		if len(recs) == 0 {
+			e.t.Fatalf("%s is empty", o.Key)
+		}
+		if first, last := recs[0], recs[len(recs)-1]; RawKey(o.DT, int(first.Partition), first.Offset, last.Offset) != o.Key {
+			e.t.Errorf("%s holds partition %d offsets %d-%d", o.Key, first.Partition, first.Offset, last.Offset)
+		}
+		for i, r := range recs {
+			id := [2]int64{int64(r.Partition), r.Offset}
+			if prev, dup := at[id]; dup {
+				e.t.Errorf("partition %d offset %d is in %s and %s", r.Partition, r.Offset, prev, o.Key)
+			}
+			at[id] = o.Key
+			if i > 0 && r.Offset <= recs[i-1].Offset {
+				e.t.Errorf("%s: offset %d follows %d", o.Key, r.Offset, recs[i-1].Offset)
+			}
+			if int(r.Partition) != o.Partition || r.Topic != e.topic || r.Timestamp.UTC().Format(time.DateOnly) != o.DT {
+				e.t.Errorf("%s holds a record of %s/%d at %s", o.Key, r.Topic, r.Partition, r.Timestamp)
+			}
+			if want, ok := e.sent[r.Key]; !ok || r.Value != want {
+				e.t.Errorf("%s offset %d: key %q value differs from what was produced", o.Key, r.Offset, r.Key)
+			}
+		}
+		total += len(recs)
+	}
+	if total != len(e.sent) || len(at) != len(e.sent) {
+		e.t.Errorf("the raw zone holds %d records (%d distinct), produced %d", total, len(at), len(e.sent))
+	}
+	return objs
+}
+
+// metric returns the sum of a gathered metric's series.
+func metric(t *testing.T, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	testenv.Must(t, err)
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.Histogram.GetSampleCount())
+			}
+		}
+		return sum
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+func TestLandingWritesEveryRecordOnceAcrossObjects(t *testing.T) {
+	e := newLandingEnv(t)
+	const n = 2500
+	e.produce(nil, e.pins(n, time.Time{})...)
+	reg := prometheus.NewRegistry()
+	stop := e.start(1000, 200*time.Millisecond, reg, nil)
+	e.awaitLanded(n)
+	stop()
+
+	objs := e.assertLandedExactlyOnce()
+	if len(objs) < broker.Partitions {
+		t.Errorf("%d objects for %d partitions", len(objs), broker.Partitions)
+	}
+	for _, o := range objs {
+		if o.Last-o.First+1 > 1000 {
+			t.Errorf("%s holds more than MaxRecords", o.Key)
+		}
+	}
+	if got := metric(t, reg, "pinpipe_batch_landing_records_total"); got != n {
+		t.Errorf("records_total = %v, want %d", got, n)
+	}
+	if got := metric(t, reg, "pinpipe_batch_landing_objects_total"); got != float64(len(objs)) {
+		t.Errorf("objects_total = %v, want %d", got, len(objs))
+	}
+	if got := metric(t, reg, "pinpipe_batch_landing_upload_seconds"); got != float64(len(objs)) {
+		t.Errorf("upload_seconds observed %v uploads, want %d", got, len(objs))
+	}
+	var size int64
+	for _, o := range objs {
+		size += o.Size
+	}
+	if got := metric(t, reg, "pinpipe_batch_landing_bytes_total"); got != float64(size) {
+		t.Errorf("bytes_total = %v, the objects hold %d", got, size)
+	}
+	if got := metric(t, reg, "pinpipe_batch_landing_lag_messages"); got != 0 {
+		t.Errorf("lag = %v after landing everything", got)
+	}
+}
+
+// errCrash stands for the process dying between an upload and its commit.
+var errCrash = errors.New("crashed after the upload, before the commit")
+
+func TestLandingResumesFromRawZoneAfterCrashBeforeCommit(t *testing.T) {
+	e := newLandingEnv(t)
+	const n = 2000
+	e.produce(nil, e.pins(n, time.Time{})...)
+
+	// The third batch is stored, then the landing dies before consume.Run
+	// can commit it.
+	var (
+		mu      sync.Mutex
+		calls   int
+		crashed consume.Batch
+	)
+	ctx, crash := context.WithCancel(context.Background())
+	defer crash()
+	isCrashed := func(b consume.Batch) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls >= 3 && b.Partition == crashed.Partition && b.Messages[0].Offset == crashed.Messages[0].Offset
+	}
+	wrap := func(h consume.Handler) consume.Handler {
+		return consume.HandlerFunc(func(hctx context.Context, b consume.Batch) error {
+			if isCrashed(b) {
+				return errCrash // the retry of the crashed batch: the process is gone
+			}
+			if err := h.Handle(hctx, b); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if calls++; calls == 3 {
+				crashed = b
+				crash()
+				return errCrash
+			}
+			return nil
+		})
+	}
+	stop := e.start(300, 200*time.Millisecond, nil, wrap)
+	testenv.Eventually(t, 90*time.Second, func() (bool, string) { return ctx.Err() != nil, "no third batch was stored" })
+	stop()
+
+	// The crashed batch is in the raw zone, past the group's committed offset.
+	committed := e.committed(crashed.Partition)
+	if committed > crashed.Messages[0].Offset {
+		t.Fatalf("partition %d committed %d, but the crashed batch starts at %d", crashed.Partition, committed, crashed.Messages[0].Offset)
+	}
+	objs, err := RawObjects(context.Background(), e.lake, "")
+	testenv.Must(t, err)
+	if !containsObject(objs, crashed.Partition, crashed.Messages[0].Offset, crashed.Last()) {
+		t.Fatalf("the crashed batch %d-%d is not in the raw zone: %+v", crashed.Messages[0].Offset, crashed.Last(), objs)
+	}
+
+	stop = e.start(300, 200*time.Millisecond, nil, nil)
+	e.awaitLanded(n)
+	stop()
+	e.assertLandedExactlyOnce()
+}
+
+func TestLandingResumesFromRawZoneUnderANewGroup(t *testing.T) {
+	e := newLandingEnv(t)
+	e.produce(nil, e.pins(600, time.Time{})...)
+	stop := e.start(250, 200*time.Millisecond, nil, nil)
+	e.awaitLanded(600)
+	stop()
+
+	// A new group has no committed offsets; the raw zone says where to go on.
+	e.group = testenv.Name("landing-")
+	e.produce(nil, e.pins(400, time.Time{})...)
+	stop = e.start(250, 200*time.Millisecond, nil, nil)
+	e.awaitLanded(1000)
+	stop()
+	e.assertLandedExactlyOnce()
+}
+
+func TestLandingSplitsABatchThatSpansMidnight(t *testing.T) {
+	e := newLandingEnv(t)
+	// Around the last UTC midnight, so a real Kafka's retention keeps them.
+	midnight := time.Now().UTC().Truncate(24 * time.Hour)
+	before, after := e.pins(3, midnight.Add(-3*time.Millisecond)), e.pins(4, midnight)
+	for i := range before {
+		before[i].Time = before[i].Time.Add(time.Duration(i) * time.Millisecond)
+		after[i].Time = after[i].Time.Add(time.Duration(i) * time.Millisecond)
+	}
+	toPartition0 := kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 })
+	e.produce(toPartition0, append(before, after...)...)
+
+	// MaxRecords closes the batch at exactly the 7 records.
+	stop := e.start(7, time.Minute, nil, nil)
+	e.awaitLanded(7)
+	stop()
+
+	objs := e.assertLandedExactlyOnce()
+	want := []string{
+		RawKey(midnight.Add(-time.Hour).Format(time.DateOnly), 0, 0, 2),
+		RawKey(midnight.Format(time.DateOnly), 0, 3, 6),
+	}
+	if len(objs) != len(want) || objs[0].Key != want[0] || objs[1].Key != want[1] {
+		t.Fatalf("objects %+v, want %v", objs, want)
+	}
+}
+
+func TestLandingLandsEveryRecordOnceAcrossARestart(t *testing.T) {
+	e := newLandingEnv(t)
+	const n, chunk = 3000, 100
+	msgs := e.pins(n, time.Time{})
+	produced := make(chan struct{})
+	var mu sync.Mutex // e.sent is written by the producer, read at the end
+	go func() {
+		defer close(produced)
+		for i := 0; i < n; i += chunk {
+			mu.Lock()
+			e.produce(nil, msgs[i:i+chunk]...)
+			mu.Unlock()
+		}
+	}()
+
+	stop := e.start(200, 100*time.Millisecond, nil, nil)
+	e.awaitLanded(1)
+	stop() // mid-stream: the producer is still going
+
+	stop = e.start(200, 100*time.Millisecond, nil, nil)
+	<-produced
+	e.awaitLanded(n)
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	e.assertLandedExactlyOnce()
+}
+
+func TestDayRunsKeepsOffsetOrderWhenClocksDisagree(t *testing.T) {
+	d1 := time.Date(2024, 5, 1, 23, 59, 59, 0, time.UTC)
+	d2 := d1.Add(2 * time.Second)
+	msgs := []kafka.Message{{Offset: 0, Time: d1}, {Offset: 1, Time: d2}, {Offset: 2, Time: d1}, {Offset: 3, Time: d2}, {Offset: 4, Time: d2}}
+	runs := dayRuns(msgs)
+	want := [][2]int64{{0, 0}, {1, 1}, {2, 2}, {3, 4}}
+	if len(runs) != len(want) {
+		t.Fatalf("%d runs, want %d", len(runs), len(want))
+	}
+	for i, r := range runs {
+		if r[0].Offset != want[i][0] || r[len(r)-1].Offset != want[i][1] {
+			t.Errorf("run %d holds %d-%d, want %d-%d", i, r[0].Offset, r[len(r)-1].Offset, want[i][0], want[i][1])
+		}
+	}
+}
+
+// committed returns the group's committed offset of partition, or -1 when
+// it has none.
+func (e *landingEnv) committed(partition int) int64 {
+	e.t.Helper()
+	c := &kafka.Client{Addr: kafka.TCP(e.brokers...), Timeout: 30 * time.Second}
+	res, err := c.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: e.group, Topics: map[string][]int{e.topic: {partition}}})
+	testenv.Must(e.t, err)
+	for _, p := range res.Topics[e.topic] {
+		if p.Partition == partition {
+			return p.CommittedOffset
+		}
+	}
+	return -1
+}
+
+func containsObject(objs []RawObject, partition int, first, last int64) bool {
+	for _, o := range objs {
+		if o.Partition == partition && o.First == first && o.Last == last {
+			return true
+		}
+	}
+	return false
+}
