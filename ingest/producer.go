@@ -6,6 +6,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,7 +75,9 @@ func (p *Producer) Produce(ctx context.Context, recs []pin.Record) error {
 	now := time.Now()
 	msgs := make([]kafka.Message, len(recs))
 	for i, r := range recs {
-		msgs[i] = kafka.Message{Key: []byte(r.Pin.UniqueID), Value: r.Raw, Time: now}
+		// Lower case, as cleaning spells it, so both spellings of an ID share
+		// a partition and keep their order.
+		msgs[i] = kafka.Message{Key: []byte(strings.ToLower(r.Pin.UniqueID)), Value: r.Raw, Time: now}
 	}
 	err := p.w.WriteMessages(ctx, msgs...)
 	p.m.produce.Observe(time.Since(now).Seconds())
