@@ -1,6 +1,50 @@
 package pipeline
 
-import "context"
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
 
-// startStream starts the stream lane. The stream lane's own change fills it in.
-func (p *Pipeline) startStream(ctx context.Context) error { return nil }
+	"pinpipe/server"
+	"pinpipe/stream"
+)
+
+// startStream starts the stream lane over Postgres, or over the embedded
+// stand-in under <data dir>/postgres when PINPIPE_POSTGRES_URL is unset.
+// Postgres being down does not stop the start: the lane waits for it.
+func (p *Pipeline) startStream(ctx context.Context) error {
+	cfg := p.Config
+	var sink stream.Sink
+	embedded := cfg.PostgresURL == ""
+	if embedded {
+		dir := filepath.Join(cfg.DataDir, "postgres")
+		s, err := stream.OpenDuckDB(ctx, dir, p.Log)
+		if err != nil {
+			return err
+		}
+		sink = s
+		p.Log.Info("postgres: using the embedded stand-in tables (set PINPIPE_POSTGRES_URL for a real Postgres)", slog.String("data", dir))
+	} else {
+		s, err := stream.OpenPostgres(ctx, cfg.PostgresURL, p.Log)
+		if err != nil {
+			return err
+		}
+		sink = s
+	}
+	p.onClose(func(context.Context) error { return sink.Close() })
+
+	lane := stream.New(stream.Options{
+		Brokers:    p.Brokers,
+		Topic:      cfg.Topic,
+		Group:      cfg.GroupPrefix + "-stream",
+		MaxRecords: cfg.StreamMaxRecords,
+		MaxWait:    cfg.StreamInterval,
+		Sink:       sink,
+		Registry:   p.Registry,
+		Log:        p.Log,
+	})
+	p.opts.Stream = lane
+	p.opts.Checks = append(p.opts.Checks, server.Check{Name: "postgres", Embedded: embedded, Check: sink.Check})
+	p.goLane("stream", func() error { return lane.Run(ctx) })
+	return nil
+}

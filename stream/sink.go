@@ -1,0 +1,161 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"pinpipe/pin"
+)
+
+// Sink stores the lane's micro-batches and answers the real-time view: Postgres,
+// or the embedded DuckDB stand-in. Both keep the same tables (migrations/) and
+// run the same statements (below), so they give the same answers.
+type Sink interface {
+	// Write stores one micro-batch in one transaction: pins upserted by
+	// unique_id (at most one pin per unique_id; a pin only replaces an older
+	// record of itself, so writing a batch twice changes nothing), the
+	// aggregates moved by exactly the rows that changed, and the rejected
+	// records. Returns an error, and stores nothing, when the store is
+	// unreachable; the caller retries.
+	Write(ctx context.Context, pins []pin.Cleaned, rejected []Rejected) error
+	// Recent returns the n newest pins by ingested_at (then partition and
+	// offset), newest first; empty when there are none.
+	Recent(ctx context.Context, n int) ([]pin.Cleaned, error)
+	// Stats returns Total, ByCategory and PerMinute (Lag and Freshness are
+	// the lane's). PerMinute has the 60 minutes up to and including the
+	// current one, oldest first, 0 for minutes without pins.
+	Stats(ctx context.Context) (Stats, error)
+	// Check returns nil when the store answers and its schema is migrated.
+	Check(ctx context.Context) error
+	Close() error
+}
+
+// Rejected is a record of the topic that is not a valid pin.
+type Rejected struct {
+	Topic      string
+	Partition  int32
+	Offset     int64
+	IngestedAt time.Time
+	Reason     string
+	Raw        []byte
+}
+
+// columns are pins' columns in order: the cleaned record's, then dt.
+var columns = append(append([]string{}, pin.Columns...), "dt")
+
+// values returns c's row for pinterest.pins, in columns order.
+func values(c *pin.Cleaned) []any {
+	dt, _ := time.Parse(time.DateOnly, pin.DT(c.IngestedAt))
+	return append(c.Values(), dt)
+}
+
+// The statements both sinks run. The micro-batch is first loaded into the
+// temporary table stream_batch (pins' columns, at most one row per
+// unique_id); then, with no other writer running (the sinks serialise this
+// part), the aggregates move by the rows the upsert is about to add or
+// change, and the upsert runs. A batch row replaces a stored one only when
+// it is a later record of the pin: a later offset of the same partition, or
+// (a differently spelt unique_id in another partition) a later timestamp.
+// So a replay, which brings equal records, changes no row and no count.
+const newer = `(b.kafka_partition = p.kafka_partition AND b.kafka_offset > p.kafka_offset
+     OR b.kafka_partition <> p.kafka_partition AND b.ingested_at > p.ingested_at)`
+
+// delta is +1 for each batch row that will be inserted or will replace a
+// row, under its own key, and -1 under the replaced row's key; key is a SQL
+// expression over the alias r.
+func delta(key string) string {
+	b := strings.ReplaceAll(key, "r.", "b.")
+	p := strings.ReplaceAll(key, "r.", "p.")
+	return `
+    SELECT ` + b + ` AS k, 1 AS n
+    FROM stream_batch b LEFT JOIN pinterest.pins p ON p.unique_id = b.unique_id
+    WHERE p.unique_id IS NULL OR ` + newer + `
+    UNION ALL
+    SELECT ` + p + ` AS k, -1 AS n
+    FROM stream_batch b JOIN pinterest.pins p ON p.unique_id = b.unique_id
+    WHERE ` + newer
+}
+
+var mergeStatements = []string{
+	`INSERT INTO pinterest.pins_by_category (category, pins)
+SELECT k, sum(n) FROM (` + delta("r.category") + `) d
+GROUP BY k HAVING sum(n) <> 0 ORDER BY k
+ON CONFLICT (category) DO UPDATE SET pins = pins_by_category.pins + EXCLUDED.pins`,
+
+	`INSERT INTO pinterest.pins_by_minute (minute, pins)
+SELECT k, sum(n) FROM (` + delta("date_trunc('minute', r.ingested_at)") + `) d
+GROUP BY k HAVING sum(n) <> 0 ORDER BY k
+ON CONFLICT (minute) DO UPDATE SET pins = pins_by_minute.pins + EXCLUDED.pins`,
+
+	upsert(),
+}
+
+func upsert() string {
+	var set []string
+	for _, c := range columns {
+		if c != "unique_id" {
+			set = append(set, c+" = EXCLUDED."+c)
+		}
+	}
+	list := strings.Join(columns, ", ")
+	return `INSERT INTO pinterest.pins (` + list + `)
+SELECT ` + list + ` FROM stream_batch ORDER BY unique_id
+ON CONFLICT (unique_id) DO UPDATE SET ` + strings.Join(set, ", ") + `
+WHERE ` + strings.NewReplacer("b.", "EXCLUDED.", "p.", "pins.").Replace(newer)
+}
+
+const insertRejected = `INSERT INTO pinterest.rejected (topic, kafka_partition, kafka_offset, ingested_at, reason, raw)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`
+
+// The reads.
+var (
+	selectRecent = `SELECT ` + strings.Join(pin.Columns, ", ") + ` FROM pinterest.pins
+ORDER BY ingested_at DESC, kafka_partition DESC, kafka_offset DESC LIMIT $1`
+	selectByCategory = `SELECT category, pins FROM pinterest.pins_by_category WHERE pins <> 0 ORDER BY category`
+	selectByMinute   = `SELECT minute, pins FROM pinterest.pins_by_minute WHERE minute >= $1 AND minute < $2 ORDER BY minute`
+)
+
+// scanDest returns the scan destinations of selectRecent's columns into c;
+// tags is where the tags column goes (the drivers return lists differently).
+func scanDest(c *pin.Cleaned, tags any) []any {
+	return []any{
+		&c.IDIndex, &c.Title, &c.Category, &c.UniqueID, &c.Description, &c.PosterName,
+		&c.FollowerCount, &c.TagList, tags, &c.IsImageOrVideo, &c.ImageSrc,
+		&c.Downloaded, &c.SaveLocation, &c.IngestedAt, &c.KafkaPartition, &c.KafkaOffset,
+	}
+}
+
+// lastHour returns the window of Stats.PerMinute: from 59 minutes before
+// now's minute to the end of now's minute.
+func lastHour(now time.Time) (from, to time.Time) {
+	cur := now.UTC().Truncate(time.Minute)
+	return cur.Add(-59 * time.Minute), cur.Add(time.Minute)
+}
+
+// perMinute returns the 60 minutes from from, oldest first, with the counts
+// of got (minute's Unix time → pins) and 0 for the others.
+func perMinute(from time.Time, got map[int64]int64) []MinuteCount {
+	out := make([]MinuteCount, 60)
+	for i := range out {
+		m := from.Add(time.Duration(i) * time.Minute)
+		out[i] = MinuteCount{Minute: m, Pins: got[m.Unix()]}
+	}
+	return out
+}
+
+// statsOf assembles Stats from the aggregate rows.
+func statsOf(byCategory map[string]int64, from time.Time, byMinute map[int64]int64) Stats {
+	st := Stats{ByCategory: byCategory, PerMinute: perMinute(from, byMinute)}
+	for _, n := range byCategory {
+		st.Total += n
+	}
+	return st
+}
+
+// unavailable is the error users see when the store cannot answer.
+func unavailable(what string, err error) error {
+	return fmt.Errorf("%w (%v)", pin.Errorf(pin.EUNAVAILABLE,
+		"%s is not reachable, so the real-time view cannot be read; it comes back on its own once it is.", what), err)
+}
