@@ -24,14 +24,30 @@ type Proxy struct {
 // test ends.
 func NewProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := StartProxy(target)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// StartProxy is NewProxy for programs that are not tests (bench/): it
+// forwards until Close. Returns an error when no loopback port is free.
+func StartProxy(target string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
 	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]struct{}{}}
 	go p.serve()
-	t.Cleanup(func() { _ = ln.Close(); p.Down() })
-	return p
+	return p, nil
+}
+
+// Close stops listening and cuts every open connection.
+func (p *Proxy) Close() {
+	_ = p.ln.Close()
+	p.Down()
 }
 
 func (p *Proxy) serve() {
