@@ -19,6 +19,10 @@ function duration(run) {
   return end ? end - start : null;
 }
 
+// shortID keeps the end of a long run id: ids start with the run's time,
+// which the Started column shows, and end with what tells runs apart.
+const shortID = (id) => (id.length > 10 ? `\u2026${id.slice(-6)}` : id);
+
 const num = (v) => (v == null ? h('span', { class: 'null', text: DASH }) : fmtInt(v));
 
 // createBatch wires the form; refresh asks the app to poll the runs now.
@@ -88,7 +92,7 @@ export function createBatch({ refresh }) {
       const id = String(r.id ?? '');
       const d = duration(r);
       return h('tr', { class: highlight != null && id === String(highlight) ? 'mine' : null, dataset: { id, status: r.status ?? '' } },
-        h('td', { class: 'mono' }, h('span', { title: id, text: id.length > 10 ? `${id.slice(0, 8)}\u2026` : id })),
+        h('td', { class: 'mono' }, h('span', { title: id, text: shortID(id) })),
         h('td', { class: 'nowrap mono', text: r.date ?? DASH }),
         h('td', {}, badge(r.status)),
         h('td', { class: 'muted', text: r.trigger ?? DASH }),

@@ -36,10 +36,13 @@ export function createStream() {
         return { rate: ((stats.total - first.total) * 1000) / (now - first.t), basis: `over the last ${Math.round((now - first.t) / 1000)} s` };
       }
     }
-    // Too few polls yet: use the last complete minute.
-    const prev = new Date(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE).getTime();
-    const row = (stats.per_minute ?? []).find((r) => parseTime(r.minute)?.getTime() === prev);
-    return { rate: (row?.pins ?? 0) / 60, basis: 'last full minute' };
+    // Too few polls yet: the last complete minute and the current one so far
+    // (the last full minute alone reads 0 right after a burst).
+    const wall = Date.now();
+    const cur = Math.floor(wall / MINUTE) * MINUTE;
+    const pinsIn = (t) => (stats.per_minute ?? []).reduce((a, r) => a + (parseTime(r.minute)?.getTime() === t ? r.pins ?? 0 : 0), 0);
+    const span = MINUTE + (wall - cur);
+    return { rate: ((pinsIn(cur - MINUTE) + pinsIn(cur)) * 1000) / span, basis: `over the last ${Math.round(span / 1000)} s` };
   }
 
   function renderCards(stats) {
