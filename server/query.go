@@ -1,15 +1,243 @@
 package server
 
 import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math"
+	"mime"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"pinpipe/pin"
+	"pinpipe/query"
 )
 
-// Querier runs read-only SQL over the lake. The query lane replaces this
-// file's handler with the real one.
-type Querier interface{}
+// Querier runs read-only SQL over the lake.
+type Querier interface {
+	// Query runs one read-only statement and streams up to limit rows to
+	// out, returning truncated=true when there were more. Errors carry
+	// codes: EFORBIDDEN (not one read-only statement, or a file outside
+	// the lake), EINVALID (SQL DuckDB rejects), ETIMEOUT, ETOOMANY,
+	// EUNAVAILABLE.
+	Query(ctx context.Context, sql string, limit int, out query.Result) (truncated bool, err error)
+}
 
+// maxSQLBytes bounds the SQL text of one request.
+const maxSQLBytes = 1 << 20
+
+var errQueryOff = pin.Errorf(pin.EUNAVAILABLE, "The query lane is not running in this process.")
+
+// handleQuery answers POST /query {"sql": "...", "limit": 1000} and
+// GET /query?sql=...&limit=... with the rows as JSON, or as CSV when the
+// request accepts text/csv (or says format=csv). Rows are written as
+// DuckDB hands them over; an error after the first row cuts the response
+// short rather than ending it as if complete.
 func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
-	s.writeError(w, r, pin.Errorf(pin.EUNAVAILABLE, "The query lane is not running in this process."))
+	start := time.Now()
+	if s.Query == nil {
+		s.writeError(w, r, errQueryOff)
+		return
+	}
+	sql, limit, err := readQueryRequest(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var out queryWriter
+	if wantsCSV(r) {
+		out = &csvResult{w: w, start: start}
+	} else {
+		out = &jsonResult{w: w, start: start}
+	}
+	truncated, err := s.Query.Query(r.Context(), sql, limit, out)
+	if err != nil {
+		if !out.started() {
+			s.writeError(w, r, err)
+			return
+		}
+		if r.Context().Err() == nil {
+			s.log.Warn("query failed after its first rows were sent", slog.Any("err", err))
+		}
+		panic(http.ErrAbortHandler)
+	}
+	if err := out.finish(truncated); err != nil {
+		s.log.Debug("query: client went away", slog.Any("err", err))
+	}
+}
+
+// readQueryRequest returns the SQL and row limit of a query request.
+// Returns EINVALID, saying what to send, when either is missing or wrong.
+func readQueryRequest(r *http.Request) (string, int, error) {
+	q := r.URL.Query()
+	sql, limitText := q.Get("sql"), q.Get("limit")
+	var limit *int
+	if r.Method == http.MethodPost {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxSQLBytes+1))
+		if err != nil {
+			return "", 0, pin.Errorf(pin.EINVALID, "The request body could not be read: %v.", err)
+		}
+		if len(body) > maxSQLBytes {
+			return "", 0, pin.Errorf(pin.ETOOLARGE, "The query is larger than %d bytes; send a shorter statement.", maxSQLBytes)
+		}
+		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		switch {
+		case ct == "text/plain" || ct == "application/sql":
+			sql = string(body)
+		case len(strings.TrimSpace(string(body))) > 0:
+			var req struct {
+				SQL   string `json:"sql"`
+				Limit *int   `json:"limit"`
+			}
+			if err := json.Unmarshal(body, &req); err != nil {
+				return "", 0, pin.Errorf(pin.EINVALID, `The body must be a JSON object such as {"sql": "SELECT count(*) FROM pins", "limit": 1000}: %v.`, err)
+			}
+			sql, limit = req.SQL, req.Limit
+		}
+	}
+	if strings.TrimSpace(sql) == "" {
+		return "", 0, pin.Errorf(pin.EINVALID,
+			`Send the SQL: POST /query {"sql": "SELECT count(*) FROM pins"} or GET /query?sql=SELECT+count(*)+FROM+pins.`)
+	}
+	n := query.DefaultLimit
+	switch {
+	case limit != nil:
+		n = *limit
+	case limitText != "":
+		v, err := strconv.Atoi(strings.TrimSpace(limitText))
+		if err != nil {
+			return "", 0, pin.Errorf(pin.EINVALID, "limit must be a whole number from 1 to %d, got %q.", query.MaxLimit, limitText)
+		}
+		n = v
+	}
+	if n < 1 || n > query.MaxLimit {
+		return "", 0, pin.Errorf(pin.EINVALID, "limit must be a whole number from 1 to %d, got %d.", query.MaxLimit, n)
+	}
+	return sql, n, nil
+}
+
+// wantsCSV reports whether the client asked for CSV: Accept: text/csv, or
+// format=csv in the URL (for links a browser follows).
+func wantsCSV(r *http.Request) bool {
+	if r.URL.Query().Get("format") == "csv" {
+		return true
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part)); mt == "text/csv" {
+			return true
+		}
+	}
+	return false
+}
+
+// queryWriter writes a query's answer in one format.
+type queryWriter interface {
+	query.Result
+	started() bool               // the status line and first bytes are out
+	finish(truncated bool) error // ends a response begun by Columns
+}
+
+// jsonResult writes {"columns":[…],"rows":[[…],…],"row_count":N,
+// "truncated":bool,"elapsed_ms":N}, one row at a time.
+type jsonResult struct {
+	w     http.ResponseWriter
+	buf   *bufio.Writer
+	enc   *json.Encoder
+	start time.Time
+	rows  int
+}
+
+func (j *jsonResult) started() bool { return j.buf != nil }
+
+func (j *jsonResult) Columns(names, types []string) error {
+	cols := make([]query.Column, len(names))
+	for i := range names {
+		cols[i] = query.Column{Name: names[i], Type: types[i]}
+	}
+	j.w.Header().Set("Content-Type", "application/json")
+	j.w.WriteHeader(http.StatusOK)
+	j.buf = bufio.NewWriterSize(j.w, 32<<10)
+	j.enc = json.NewEncoder(j.buf)
+	j.enc.SetEscapeHTML(false)
+	j.buf.WriteString(`{"columns":`)
+	if err := j.enc.Encode(cols); err != nil {
+		return err
+	}
+	_, err := j.buf.WriteString(`,"rows":[`)
+	return err
+}
+
+func (j *jsonResult) Row(values []any) error {
+	if j.rows > 0 {
+		j.buf.WriteByte(',')
+	}
+	j.rows++
+	return j.enc.Encode(values)
+}
+
+func (j *jsonResult) finish(truncated bool) error {
+	if j.buf == nil {
+		return nil
+	}
+	j.buf.WriteString(`],"row_count":` + strconv.Itoa(j.rows) + `,"truncated":` + strconv.FormatBool(truncated) +
+		`,"elapsed_ms":` + elapsedMS(j.start) + "}\n")
+	return j.buf.Flush()
+}
+
+// csvResult writes a header line of column names, then the rows. The row
+// count and the truncated flag follow as HTTP trailers.
+type csvResult struct {
+	w     http.ResponseWriter
+	buf   *bufio.Writer
+	csv   *csv.Writer
+	cells []string
+	start time.Time
+	rows  int
+}
+
+func (c *csvResult) started() bool { return c.buf != nil }
+
+func (c *csvResult) Columns(names, _ []string) error {
+	h := c.w.Header()
+	h.Set("Content-Type", "text/csv; charset=utf-8")
+	h.Set("Trailer", "X-Pinpipe-Row-Count, X-Pinpipe-Truncated, X-Pinpipe-Elapsed-Ms")
+	c.w.WriteHeader(http.StatusOK)
+	c.buf = bufio.NewWriterSize(c.w, 32<<10)
+	c.csv = csv.NewWriter(c.buf)
+	return c.csv.Write(names)
+}
+
+func (c *csvResult) Row(values []any) error {
+	c.cells = c.cells[:0]
+	for _, v := range values {
+		c.cells = append(c.cells, query.CellText(v))
+	}
+	c.rows++
+	return c.csv.Write(c.cells)
+}
+
+func (c *csvResult) finish(truncated bool) error {
+	if c.buf == nil {
+		return nil
+	}
+	c.csv.Flush()
+	if err := c.csv.Error(); err != nil {
+		return err
+	}
+	err := c.buf.Flush()
+	h := c.w.Header()
+	h.Set("X-Pinpipe-Row-Count", strconv.Itoa(c.rows))
+	h.Set("X-Pinpipe-Truncated", strconv.FormatBool(truncated))
+	h.Set("X-Pinpipe-Elapsed-Ms", elapsedMS(c.start))
+	return err
+}
+
+func elapsedMS(start time.Time) string {
+	ms := float64(time.Since(start).Microseconds()) / 1000
+	return strconv.FormatFloat(math.Round(ms*10)/10, 'f', -1, 64)
 }

@@ -1,0 +1,191 @@
+package query
+
+import (
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"pinpipe/lake"
+)
+
+// The zones the mirror copies, as key prefixes of the lake.
+const (
+	zoneCurated = "curated"
+	zoneRaw     = "raw"
+)
+
+// object is one lake object the mirror should hold locally.
+type object struct {
+	Key  string // curated/dt=2026-11-24/part-<run>-0.parquet
+	ETag string
+	Size int64
+	Zone string // curated or raw
+	DT   string // 2026-11-24
+	Rel  string // its local path under the mirror directory, slash-separated
+}
+
+// day names a zone's day partition: "curated/dt=2026-11-24".
+func (o object) day() string { return o.Zone + "/dt=" + o.DT }
+
+// parseObject reads a lake key of the form <zone>/dt=<day>/<name>.parquet.
+// Returns ok=false for any other key (markers, temporary objects, deeper
+// paths, names that could escape the mirror directory).
+func parseObject(o lake.Object) (object, bool) {
+	parts := strings.Split(o.Key, "/")
+	if len(parts) != 3 || (parts[0] != zoneCurated && parts[0] != zoneRaw) {
+		return object{}, false
+	}
+	dt, ok := strings.CutPrefix(parts[1], "dt=")
+	if !ok || !validDay(dt) {
+		return object{}, false
+	}
+	name := parts[2]
+	stem, ok := strings.CutSuffix(name, ".parquet")
+	if !ok || stem == "" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, "~\\\x00") {
+		return object{}, false
+	}
+	etag := cleanETag(o)
+	return object{
+		Key: o.Key, ETag: etag, Size: o.Size, Zone: parts[0], DT: dt,
+		Rel: parts[0] + "/" + parts[1] + "/" + stem + "~" + etag + ".parquet",
+	}, true
+}
+
+// parseLocal reads a local mirror path made by parseObject back into the
+// object's key and ETag. Returns ok=false for any other path.
+func parseLocal(rel string, size int64) (object, bool) {
+	dir, name := path.Split(rel)
+	stem, ok := strings.CutSuffix(name, ".parquet")
+	if !ok {
+		return object{}, false
+	}
+	i := strings.LastIndexByte(stem, '~')
+	if i <= 0 || i == len(stem)-1 {
+		return object{}, false
+	}
+	o, ok := parseObject(lake.Object{Key: dir + stem[:i] + ".parquet", ETag: stem[i+1:], Size: size})
+	if !ok || o.Rel != rel {
+		return object{}, false
+	}
+	return o, true
+}
+
+// cleanETag returns the object's ETag reduced to letters, digits and '-'
+// (a multipart ETag is "<md5>-<parts>"), so it can be part of a file name.
+// An object without one is named by its size and modification time.
+func cleanETag(o lake.Object) string {
+	var b strings.Builder
+	for _, r := range o.ETag {
+		if r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			b.WriteRune(r)
+		}
+		if b.Len() >= 64 {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return "s" + strconv.FormatInt(o.Size, 10) + "t" + strconv.FormatInt(o.LastModified.UnixNano(), 10)
+	}
+	return b.String()
+}
+
+func validDay(dt string) bool {
+	_, err := time.Parse(time.DateOnly, dt)
+	return err == nil
+}
+
+// curatedRun returns the run id of a curated object's name
+// part-<run-id>-<n>.parquet, or ok=false when the name is not of that form.
+func curatedRun(key string) (string, bool) {
+	stem := strings.TrimSuffix(path.Base(key), ".parquet")
+	rest, ok := strings.CutPrefix(stem, "part-")
+	i := strings.LastIndexByte(rest, '-')
+	if !ok || i <= 0 || i == len(rest)-1 || strings.Trim(rest[i+1:], "0123456789") != "" {
+		return "", false
+	}
+	return rest[:i], true
+}
+
+// choose returns the objects a query should see, from one listing of each
+// zone: every raw object, and for each curated day only the objects of the
+// newest run (run ids sort by time), so a day the batch job is replacing —
+// new objects written, old ones not yet deleted — is read as the new run
+// alone. A curated day none of whose names carries a run id is taken whole.
+// Keys that are not <zone>/dt=<day>/<name>.parquet are left out.
+func choose(listing []lake.Object) []object {
+	var out []object
+	newest := map[string]string{} // curated day → newest run id
+	for _, lo := range listing {
+		o, ok := parseObject(lo)
+		if !ok || o.Zone != zoneCurated {
+			continue
+		}
+		if run, ok := curatedRun(o.Key); ok && run > newest[o.DT] {
+			newest[o.DT] = run
+		}
+	}
+	seen := map[string]bool{}
+	for _, lo := range listing {
+		o, ok := parseObject(lo)
+		if !ok || seen[o.Key] {
+			continue
+		}
+		if o.Zone == zoneCurated {
+			if run, hasRun := curatedRun(o.Key); newest[o.DT] != "" && (!hasRun || run != newest[o.DT]) {
+				continue
+			}
+		}
+		seen[o.Key] = true
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// withinBudget keeps whole days of objs, most recently used first (a day
+// never used counts from when it was first seen; ties go to the later
+// date), until the next day would take the total past maxBytes. Returns the
+// objects kept and the dates (YYYY-MM-DD) of the days left out.
+func withinBudget(objs []object, maxBytes int64, used map[string]time.Time) (kept []object, left map[string]bool) {
+	type dayInfo struct {
+		name, dt string
+		size     int64
+		objs     []object
+	}
+	byDay := map[string]*dayInfo{}
+	var days []*dayInfo
+	for _, o := range objs {
+		d := byDay[o.day()]
+		if d == nil {
+			d = &dayInfo{name: o.day(), dt: o.DT}
+			byDay[o.day()] = d
+			days = append(days, d)
+		}
+		d.size += o.Size
+		d.objs = append(d.objs, o)
+	}
+	sort.SliceStable(days, func(i, j int) bool {
+		a, b := days[i], days[j]
+		if ua, ub := used[a.dt], used[b.dt]; !ua.Equal(ub) {
+			return ua.After(ub)
+		}
+		if a.dt != b.dt {
+			return a.dt > b.dt
+		}
+		return a.name < b.name // curated before raw
+	})
+	left = map[string]bool{}
+	var total int64
+	for _, d := range days {
+		if total+d.size > maxBytes {
+			left[d.dt] = true
+			continue
+		}
+		total += d.size
+		kept = append(kept, d.objs...)
+	}
+	sort.Slice(kept, func(i, j int) bool { return kept[i].Key < kept[j].Key })
+	return kept, left
+}
