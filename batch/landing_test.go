@@ -26,16 +26,22 @@ type landingEnv struct {
 	topic   string
 	group   string
 	lake    *lake.Store
-	sent    map[string]string // unique_id → the message's bytes
-	gen     *synth.Generator
+	// transport is the test's own: kafka-go's shared default caches the
+	// metadata of a shared real broker and then reports a topic created
+	// after that as unknown.
+	transport *kafka.Transport
+	sent      map[string]string // unique_id → the message's bytes
+	gen       *synth.Generator
 }
 
 func newLandingEnv(t *testing.T) *landingEnv {
 	brokers, topic := testenv.Kafka(t)
 	s, err := lake.Open(context.Background(), testenv.S3(t))
 	testenv.Must(t, err)
+	tr := &kafka.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
 	return &landingEnv{t: t, brokers: brokers, topic: topic, group: testenv.Name("landing-"),
-		lake: s, sent: map[string]string{}, gen: synth.New(7)}
+		lake: s, transport: tr, sent: map[string]string{}, gen: synth.New(7)}
 }
 
 // pins returns n synthetic pins as messages keyed by unique_id, stamped at ts
@@ -58,7 +64,7 @@ func (e *landingEnv) produce(bal kafka.Balancer, msgs ...kafka.Message) {
 		bal = &kafka.Hash{}
 	}
 	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.topic, Balancer: bal,
-		RequiredAcks: kafka.RequireAll, BatchSize: 500, BatchTimeout: 5 * time.Millisecond}
+		RequiredAcks: kafka.RequireAll, BatchSize: 500, BatchTimeout: 5 * time.Millisecond, Transport: e.transport}
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -372,7 +378,7 @@ func TestDayRunsKeepsOffsetOrderWhenClocksDisagree(t *testing.T) {
 // it has none.
 func (e *landingEnv) committed(partition int) int64 {
 	e.t.Helper()
-	c := &kafka.Client{Addr: kafka.TCP(e.brokers...), Timeout: 30 * time.Second}
+	c := &kafka.Client{Addr: kafka.TCP(e.brokers...), Timeout: 30 * time.Second, Transport: e.transport}
 	res, err := c.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: e.group, Topics: map[string][]int{e.topic: {partition}}})
 	testenv.Must(e.t, err)
 	for _, p := range res.Topics[e.topic] {
