@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -30,7 +31,14 @@ func main() {
 	bulk := flag.Int("bulk-conc", 4, "concurrent clients for NDJSON requests")
 	bulkSize := flag.Int("bulk-size", 1000, "pins per NDJSON request")
 	url := flag.String("url", "", "measure this running pinpipe instead of an in-process one")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 
 	base := *url
 	if base == "" {
