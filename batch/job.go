@@ -78,6 +78,7 @@ func (j *Job) Run(ctx context.Context, dt, runID string, progress func(Progress)
 	if len(objs) == 0 {
 		log.Warn("batch: the raw zone holds no objects for this day; the day will be empty")
 	}
+	report("read", 0, int64(len(objs)))
 	day, err := j.read(ctx, objs, func(done int) { report("read", int64(done), int64(len(objs))) })
 	if err != nil {
 		return res, err

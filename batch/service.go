@@ -60,6 +60,10 @@ func NewService(o ServiceOptions) *Service {
 	}
 }
 
+// Job returns the job the service runs. Set its hooks before starting
+// runs.
+func (s *Service) Job() *Job { return s.o.Job }
+
 // Serve marks runs a stopped process left queued or running as failed,
 // then runs the schedule until ctx ends. Then it stops the schedule,
 // interrupts the running run (recorded as failed, "interrupted by
