@@ -2,9 +2,13 @@ package batch
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -356,6 +360,34 @@ func TestLandingLandsEveryRecordOnceAcrossARestart(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	e.assertLandedExactlyOnce()
+}
+
+func TestLandingUploadsAnObjectPastThePartSizeInParts(t *testing.T) {
+	e := newLandingEnv(t)
+	// 28 records of 900 KB of base64 noise (under Kafka's 1 MB default
+	// message limit), which zstd hardly shrinks: past lake's 16 MiB part size.
+	msgs := make([]kafka.Message, 28)
+	for i := range msgs {
+		noise := make([]byte, 675<<10)
+		_, _ = rand.Read(noise)
+		msgs[i] = kafka.Message{Key: fmt.Appendf(nil, "big-%d", i), Value: []byte(base64.StdEncoding.EncodeToString(noise))}
+	}
+	e.produce(kafka.BalancerFunc(func(kafka.Message, ...int) int { return 1 }), msgs...)
+
+	stop := e.start(len(msgs), time.Minute, nil, nil)
+	e.awaitLanded(len(msgs))
+	stop()
+
+	objs := e.assertLandedExactlyOnce()
+	if len(objs) != 1 || objs[0].Size <= 16<<20 {
+		t.Fatalf("want one object past 16 MiB, got %+v", objs)
+	}
+	// S3 names a multipart object's ETag after its parts: "<md5>-<parts>".
+	// gofakes3 lists every object with its whole MD5, so only a real S3
+	// server shows it.
+	if _, parts, ok := strings.Cut(objs[0].ETag, "-"); os.Getenv("PINPIPE_S3_ENDPOINT") != "" && (!ok || parts == "1") {
+		t.Errorf("%s (%d bytes) has ETag %q: not a multipart upload", objs[0].Key, objs[0].Size, objs[0].ETag)
+	}
 }
 
 func TestDayRunsKeepsOffsetOrderWhenClocksDisagree(t *testing.T) {

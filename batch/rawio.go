@@ -25,6 +25,9 @@ func WriteRaw(w io.Writer, recs []RawRecord) error {
 	err := parquet.Write(w, recs,
 		parquet.Compression(&parquet.Zstd),
 		parquet.MaxRowsPerRowGroup(rawRowGroup),
+		// Min/max bounds of opaque JSON filter nothing, and for large
+		// messages they copied whole values into the footer.
+		parquet.SkipPageBounds("value"),
 		parquet.CreatedBy("pinpipe", "", ""),
 	)
 	if err != nil {
