@@ -92,7 +92,7 @@ export function createBatch({ refresh }) {
       const id = String(r.id ?? '');
       const d = duration(r);
       return h('tr', { class: highlight != null && id === String(highlight) ? 'mine' : null, dataset: { id, status: r.status ?? '' } },
-        h('td', { class: 'mono' }, h('span', { title: id, text: shortID(id) })),
+        h('td', { class: 'mono nowrap' }, h('span', { title: id, text: shortID(id) })),
         h('td', { class: 'nowrap mono', text: r.date ?? DASH }),
         h('td', {}, badge(r.status)),
         h('td', { class: 'muted', text: r.trigger ?? DASH }),
