@@ -92,6 +92,9 @@ func (s *DuckDB) write(ctx context.Context, pins []pin.Cleaned, rejected []Rejec
 	}
 	defer tx.Rollback()
 	if len(pins) > 0 {
+		if _, err := tx.ExecContext(ctx, `CREATE OR REPLACE TEMPORARY TABLE stream_delta AS `+deltaSelect); err != nil {
+			return fmt.Errorf("merge: %w", err)
+		}
 		for _, q := range mergeStatements {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("merge: %w", err)

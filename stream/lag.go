@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -12,61 +13,79 @@ import (
 	"pinpipe/broker"
 )
 
-// lagPollInterval is how often the lag is read from Kafka, on top of the
-// consumer's report after each batch.
-const lagPollInterval = time.Second
+// lagPollInterval is how often the topic's end offsets and the group's
+// committed offsets are read from Kafka.
+const lagPollInterval = 500 * time.Millisecond
 
-// lagTracker keeps each partition's lag: the records of the topic the lane
-// has not committed. The consumer reports a partition's lag after each
-// batch it stored; a poller reads the group's committed offsets and the
-// topic's end offsets every second, so the lag also grows while the lane is
-// paused (Postgres down), when no batch completes.
+// lagTracker keeps, per partition, the end of the topic and the offset up
+// to which the lane stored it; the lag is their difference, summed. The end
+// comes from a poller (every lagPollInterval) and from each batch's high
+// water mark; the stored offset from each stored batch and from the group's
+// committed offsets (another pinpipe of the group may own a partition). Both
+// only move forward, so a stale report cannot hide a backlog, and the lag
+// grows while the lane is paused (Postgres down), when no batch completes.
+//
+// consume's OnLag is not used: it is computed from the high water mark of
+// the batch's last record, which was fetched ahead and is stale by then, so
+// it reads 0 while records wait.
 type lagTracker struct {
 	mu    sync.Mutex
-	parts map[int]int64
+	parts map[int]*partitionLag
 	known bool // the poller succeeded at least once
 	gauge prometheus.Gauge
 }
 
+type partitionLag struct{ end, stored int64 }
+
 func newLagTracker(g prometheus.Gauge) *lagTracker {
-	return &lagTracker{parts: map[int]int64{}, gauge: g}
+	return &lagTracker{parts: map[int]*partitionLag{}, gauge: g}
 }
 
-// set records partition's lag (consume.Options.OnLag).
-func (t *lagTracker) set(partition int, lag int64) {
+// observe moves partition's end and stored offset forward (a value smaller
+// than the known one is ignored) and updates the gauge.
+func (t *lagTracker) observe(partition int, end, stored int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.parts[partition] = lag
+	t.observeLocked(partition, end, stored)
 	t.gauge.Set(float64(t.sumLocked()))
+}
+
+func (t *lagTracker) observeLocked(partition int, end, stored int64) {
+	p := t.parts[partition]
+	if p == nil {
+		p = &partitionLag{}
+		t.parts[partition] = p
+	}
+	p.end, p.stored = max(p.end, end), max(p.stored, stored)
 }
 
 func (t *lagTracker) sumLocked() int64 {
 	var sum int64
-	for _, l := range t.parts {
-		sum += l
+	for _, p := range t.parts {
+		sum += max(p.end-p.stored, 0)
 	}
 	return sum
 }
 
-// total returns the summed lag, and whether it has been read from Kafka at
-// least once (before that it is only what batches reported).
+// total returns the summed lag, and whether Kafka's offsets were read at
+// least once (before that it only knows the batches stored).
 func (t *lagTracker) total() (int64, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.sumLocked(), t.known
 }
 
-// poll reads the lag every lagPollInterval until ctx ends. A failed read
-// is tried again at the next tick; the last values stay.
+// poll reads the offsets every lagPollInterval until ctx ends. A failed
+// read is tried again at the next tick; the known values stay.
 func (t *lagTracker) poll(ctx context.Context, brokers []string, topic, group string) {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
 	tick := time.NewTicker(lagPollInterval)
 	defer tick.Stop()
 	for {
-		if lags, err := readLag(ctx, client, brokers, topic, group); err == nil {
+		if offs, err := readOffsets(ctx, client, brokers, topic, group); err == nil {
 			t.mu.Lock()
-			for p, l := range lags {
-				t.parts[p] = l
+			for p, o := range offs {
+				t.observeLocked(p, o.end, o.stored)
 			}
 			t.known = true
 			t.gauge.Set(float64(t.sumLocked()))
@@ -80,9 +99,9 @@ func (t *lagTracker) poll(ctx context.Context, brokers []string, topic, group st
 	}
 }
 
-// readLag returns each partition's end offset minus the group's committed
-// offset (minus the first offset when the group has committed none).
-func readLag(ctx context.Context, client *kafka.Client, brokers []string, topic, group string) (map[int]int64, error) {
+// readOffsets returns each partition's end offset and the group's committed
+// offset (the partition's first offset when the group committed none).
+func readOffsets(ctx context.Context, client *kafka.Client, brokers []string, topic, group string) (map[int]partitionLag, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	parts, err := broker.TopicPartitions(ctx, brokers, topic)
@@ -101,7 +120,8 @@ func readLag(ctx context.Context, client *kafka.Client, brokers []string, topic,
 	if err != nil {
 		return nil, fmt.Errorf("fetch committed offsets: %w", err)
 	}
-	if committed.Error != nil {
+	// A group that never committed may be unknown to the broker.
+	if committed.Error != nil && !errors.Is(committed.Error, kafka.GroupIdNotFound) {
 		return nil, fmt.Errorf("fetch committed offsets: %w", committed.Error)
 	}
 	done := map[int]int64{}
@@ -111,16 +131,16 @@ func readLag(ctx context.Context, client *kafka.Client, brokers []string, topic,
 		}
 		done[c.Partition] = c.CommittedOffset
 	}
-	lags := map[int]int64{}
+	out := map[int]partitionLag{}
 	for _, o := range offs.Topics[topic] {
 		if o.Error != nil {
 			return nil, fmt.Errorf("offsets of partition %d: %w", o.Partition, o.Error)
 		}
 		from, ok := done[o.Partition]
 		if !ok || from < 0 {
-			from = o.FirstOffset
+			from = max(o.FirstOffset, 0)
 		}
-		lags[o.Partition] = max(o.LastOffset-from, 0)
+		out[o.Partition] = partitionLag{end: o.LastOffset, stored: from}
 	}
-	return lags, nil
+	return out, nil
 }

@@ -104,7 +104,6 @@ func (l *Lane) Run(ctx context.Context) error {
 			Group:      l.o.Group,
 			MaxRecords: l.o.MaxRecords,
 			MaxWait:    l.o.MaxWait,
-			OnLag:      l.lag.set,
 			Store:      consume.Forever,
 			Log:        l.o.Log,
 		}, l)
@@ -147,6 +146,7 @@ func (l *Lane) Handle(ctx context.Context, b consume.Batch) error {
 		return fmt.Errorf("stream: partition %d offsets %d-%d: %w", b.Partition, b.Messages[0].Offset, b.Last(), err)
 	}
 	committed := time.Now()
+	l.lag.observe(b.Partition, b.HighWaterMark, b.Last()+1)
 
 	l.m.tx.Observe(committed.Sub(start).Seconds())
 	l.m.batchSize.Observe(float64(len(b.Messages)))
@@ -184,6 +184,6 @@ func (l *Lane) Stats(ctx context.Context) (Stats, error) {
 }
 
 // Lag returns the records of the topic not yet stored, summed over
-// partitions, and whether it was read from Kafka at least once (before, it
-// is 0 or what stored batches reported).
+// partitions, and whether Kafka's offsets were read at least once (before,
+// it only counts what stored batches saw).
 func (l *Lane) Lag() (int64, bool) { return l.lag.total() }

@@ -24,6 +24,11 @@ type Postgres struct {
 	migrated atomic.Bool
 }
 
+// lookupByKey makes deltaSelect look each batch row's pin up in pins_pkey:
+// left to itself the planner hashes the whole pins table for a few
+// thousand batch rows, a scan of pins per micro-batch.
+const lookupByKey = `SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
+
 // mergeLock is the advisory lock that serialises the merge part of every
 // micro-batch transaction (two partitions' batches may hold the same pin),
 // so each merge sees the rows of all earlier ones.
@@ -99,8 +104,14 @@ func (s *Postgres) Write(ctx context.Context, pins []pin.Cleaned, rejected []Rej
 			})); err != nil {
 				return fmt.Errorf("copy into stream_batch: %w", err)
 			}
+			if _, err := tx.Exec(ctx, lookupByKey); err != nil {
+				return fmt.Errorf("merge settings: %w", err)
+			}
 			if _, err := tx.Exec(ctx, mergeLock); err != nil {
 				return fmt.Errorf("merge lock: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE stream_delta ON COMMIT DROP AS `+deltaSelect); err != nil {
+				return fmt.Errorf("merge: %w", err)
 			}
 			for _, q := range mergeStatements {
 				if _, err := tx.Exec(ctx, q); err != nil {

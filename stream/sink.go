@@ -53,42 +53,42 @@ func values(c *pin.Cleaned) []any {
 
 // The statements both sinks run. The micro-batch is first loaded into the
 // temporary table stream_batch (pins' columns, at most one row per
-// unique_id); then, with no other writer running (the sinks serialise this
-// part), the aggregates move by the rows the upsert is about to add or
-// change, and the upsert runs. A batch row replaces a stored one only when
-// it is a later record of the pin: a later offset of the same partition, or
-// (a differently spelt unique_id in another partition) a later timestamp.
-// So a replay, which brings equal records, changes no row and no count.
+// unique_id). Then, with no other writer running (the sinks serialise this
+// part), deltaSelect finds the batch rows the upsert will add or let replace
+// a stored row, with the replaced row's keys, into the temporary table
+// stream_delta; the aggregates move by it; and the upsert runs. A batch row
+// replaces a stored one only when it is a later record of the pin: a later
+// offset of the same partition, or (a differently spelt unique_id in another
+// partition) a later timestamp. So a replay, which brings equal records,
+// changes no row and no count.
 const newer = `(b.kafka_partition = p.kafka_partition AND b.kafka_offset > p.kafka_offset
      OR b.kafka_partition <> p.kafka_partition AND b.ingested_at > p.ingested_at)`
 
-// delta is +1 for each batch row that will be inserted or will replace a
-// row, under its own key, and -1 under the replaced row's key; key is a SQL
-// expression over the alias r.
-func delta(key string) string {
-	b := strings.ReplaceAll(key, "r.", "b.")
-	p := strings.ReplaceAll(key, "r.", "p.")
-	return `
-    SELECT ` + b + ` AS k, 1 AS n
-    FROM stream_batch b LEFT JOIN pinterest.pins p ON p.unique_id = b.unique_id
-    WHERE p.unique_id IS NULL OR ` + newer + `
+// deltaSelect is the body of stream_delta: one row per batch row that will
+// change pins, with its category and minute, and those of the row it
+// replaces (NULL for a new pin).
+const deltaSelect = `SELECT b.category, date_trunc('minute', b.ingested_at) AS minute,
+       p.category AS old_category, date_trunc('minute', p.ingested_at) AS old_minute
+FROM stream_batch b LEFT JOIN pinterest.pins p ON p.unique_id = b.unique_id
+WHERE p.unique_id IS NULL OR ` + newer
+
+// applyDelta moves the aggregate table's counts by stream_delta: +1 under
+// each changing row's key, -1 under the key of the row it replaces.
+func applyDelta(table, key string) string {
+	return `INSERT INTO pinterest.` + table + ` (` + key + `, pins)
+SELECT k, sum(n) FROM (
+    SELECT ` + key + ` AS k, 1 AS n FROM stream_delta
     UNION ALL
-    SELECT ` + p + ` AS k, -1 AS n
-    FROM stream_batch b JOIN pinterest.pins p ON p.unique_id = b.unique_id
-    WHERE ` + newer
+    SELECT old_` + key + `, -1 FROM stream_delta WHERE old_` + key + ` IS NOT NULL
+) d
+GROUP BY k HAVING sum(n) <> 0 ORDER BY k
+ON CONFLICT (` + key + `) DO UPDATE SET pins = ` + table + `.pins + EXCLUDED.pins`
 }
 
+// mergeStatements follow the sink's statement that fills stream_delta.
 var mergeStatements = []string{
-	`INSERT INTO pinterest.pins_by_category (category, pins)
-SELECT k, sum(n) FROM (` + delta("r.category") + `) d
-GROUP BY k HAVING sum(n) <> 0 ORDER BY k
-ON CONFLICT (category) DO UPDATE SET pins = pins_by_category.pins + EXCLUDED.pins`,
-
-	`INSERT INTO pinterest.pins_by_minute (minute, pins)
-SELECT k, sum(n) FROM (` + delta("date_trunc('minute', r.ingested_at)") + `) d
-GROUP BY k HAVING sum(n) <> 0 ORDER BY k
-ON CONFLICT (minute) DO UPDATE SET pins = pins_by_minute.pins + EXCLUDED.pins`,
-
+	applyDelta("pins_by_category", "category"),
+	applyDelta("pins_by_minute", "minute"),
 	upsert(),
 }
 
