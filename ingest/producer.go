@@ -52,6 +52,10 @@ func NewProducer(brokers []string, topic string, reg prometheus.Registerer) *Pro
 			WriteTimeout: 10 * time.Second,
 			ReadTimeout:  10 * time.Second,
 			Compression:  kafka.Lz4,
+			// A transport of its own: the shared default caches topic
+			// metadata, so a topic created after it first looked would stay
+			// unknown to this producer for a while.
+			Transport: &kafka.Transport{MetadataTopics: []string{topic}},
 		},
 		m: metrics{
 			accepted: f.NewCounter(prometheus.CounterOpts{Name: "pinpipe_ingest_pins_accepted_total", Help: "Pins acknowledged by Kafka."}),
@@ -95,4 +99,8 @@ func (p *Producer) Produce(ctx context.Context, recs []pin.Record) error {
 func (p *Producer) Rejected(n int) { p.m.rejected.Add(float64(n)) }
 
 // Close flushes pending records and closes the connections.
-func (p *Producer) Close() error { return p.w.Close() }
+func (p *Producer) Close() error {
+	err := p.w.Close()
+	p.w.Transport.(*kafka.Transport).CloseIdleConnections()
+	return err
+}
