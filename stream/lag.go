@@ -31,7 +31,6 @@ const lagPollInterval = 500 * time.Millisecond
 type lagTracker struct {
 	mu    sync.Mutex
 	parts map[int]*partitionLag
-	known bool // the poller succeeded at least once
 	gauge prometheus.Gauge
 }
 
@@ -67,12 +66,12 @@ func (t *lagTracker) sumLocked() int64 {
 	return sum
 }
 
-// total returns the summed lag, and whether Kafka's offsets were read at
-// least once (before that it only knows the batches stored).
-func (t *lagTracker) total() (int64, bool) {
+// total returns the summed lag: 0 until Kafka's offsets were read or a
+// batch was stored.
+func (t *lagTracker) total() int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.sumLocked(), t.known
+	return t.sumLocked()
 }
 
 // poll reads the offsets every lagPollInterval until ctx ends. A failed
@@ -87,7 +86,6 @@ func (t *lagTracker) poll(ctx context.Context, brokers []string, topic, group st
 			for p, o := range offs {
 				t.observeLocked(p, o.end, o.stored)
 			}
-			t.known = true
 			t.gauge.Set(float64(t.sumLocked()))
 			t.mu.Unlock()
 		}

@@ -178,12 +178,7 @@ func (l *Lane) Stats(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	st.Lag, _ = l.lag.total()
+	st.Lag = l.lag.total()
 	st.Freshness = l.fresh.percentiles()
 	return st, nil
 }
-
-// Lag returns the records of the topic not yet stored, summed over
-// partitions, and whether Kafka's offsets were read at least once (before,
-// it only counts what stored batches saw).
-func (l *Lane) Lag() (int64, bool) { return l.lag.total() }

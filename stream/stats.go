@@ -5,11 +5,14 @@ package stream
 
 import "time"
 
-// Stats is the real-time view the dashboard polls.
+// Stats is the real-time view the dashboard polls. ByCategory has the
+// categories with pins (Total is their sum). PerMinute always has 60
+// entries: the minutes (UTC, by Kafka record timestamp) from 59 minutes
+// before the current one up to the current one, 0 for minutes without pins.
 type Stats struct {
 	Total      int64            `json:"total"`
 	ByCategory map[string]int64 `json:"by_category"`
-	PerMinute  []MinuteCount    `json:"per_minute"` // the last hour, oldest first
+	PerMinute  []MinuteCount    `json:"per_minute"` // the last hour, oldest first (see below)
 	Lag        int64            `json:"lag"`        // records in the topic not yet in Postgres
 	Freshness  Freshness        `json:"freshness_seconds"`
 }
@@ -21,7 +24,8 @@ type MinuteCount struct {
 }
 
 // Freshness is the time from a pin's acceptance (its Kafka timestamp) to its
-// row being committed, over recent micro-batches.
+// row being committed, over the last 8192 pins this process stored; zeros
+// before the first.
 type Freshness struct {
 	P50 float64 `json:"p50"`
 	P99 float64 `json:"p99"`
