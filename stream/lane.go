@@ -118,7 +118,7 @@ func (l *Lane) Handle(ctx context.Context, b consume.Batch) error {
 	pins := make([]pin.Cleaned, 0, len(b.Messages))
 	var rejected []Rejected
 	at := make(map[string]int, len(b.Messages)) // unique_id → index in pins
-	accepted := make([]time.Time, 0, len(b.Messages))
+	acceptedAt := make([]time.Time, 0, len(b.Messages)) // Kafka timestamps of the pins
 	for _, m := range b.Messages {
 		lin := pin.Lineage{IngestedAt: m.Time, Partition: int32(m.Partition), Offset: m.Offset}
 		c, err := pin.CleanRaw(m.Value, lin)
@@ -132,7 +132,7 @@ func (l *Lane) Handle(ctx context.Context, b consume.Batch) error {
 			})
 			continue
 		}
-		accepted = append(accepted, m.Time)
+		acceptedAt = append(acceptedAt, m.Time)
 		if i, ok := at[c.UniqueID]; ok {
 			pins[i] = c // a later record of the same pin wins
 			continue
@@ -150,10 +150,10 @@ func (l *Lane) Handle(ctx context.Context, b consume.Batch) error {
 
 	l.m.tx.Observe(committed.Sub(start).Seconds())
 	l.m.batchSize.Observe(float64(len(b.Messages)))
-	l.m.pins.Add(float64(len(accepted)))
+	l.m.pins.Add(float64(len(acceptedAt)))
 	l.m.rejected.Add(float64(len(rejected)))
-	fresh := make([]float64, len(accepted))
-	for i, t := range accepted {
+	fresh := make([]float64, len(acceptedAt))
+	for i, t := range acceptedAt {
 		fresh[i] = committed.Sub(t).Seconds()
 		l.m.freshness.Observe(fresh[i])
 	}
