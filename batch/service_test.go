@@ -178,3 +178,33 @@ func TestServiceRunFailsNamingCassandraWhenItGoesDownAndTheNextRunSucceeds(t *te
 		t.Fatalf("the failed run as stored: %+v", got)
 	}
 }
+
+func TestServiceMarksRunsAStoppedProcessLeftUnfinishedAsFailed(t *testing.T) {
+	ctx := context.Background()
+	store := openServing(t)
+	started := time.Date(2024, 5, 2, 8, 0, 0, 0, time.UTC)
+	left := batch.Run{ID: "20240502T080000.000000Z-aaaaaa", Date: "2024-05-01", Trigger: batch.TriggerSchedule,
+		Status: batch.StatusRunning, StartedAt: &started}
+	done := batch.Run{ID: "20240502T070000.000000Z-bbbbbb", Date: "2024-04-30", Trigger: batch.TriggerAPI,
+		Status: batch.StatusSucceeded, StartedAt: &started, FinishedAt: &started}
+	testenv.Must(t, store.SaveRun(ctx, left))
+	testenv.Must(t, store.SaveRun(ctx, done))
+	svc := newService(t, newJob(t, openLake(t), store))
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error)
+	go func() { served <- svc.Serve(sctx) }()
+	testenv.Eventually(t, time.Minute, func() (bool, string) {
+		r, err := store.Run(ctx, left.ID)
+		return err == nil && r.Status == batch.StatusFailed, "the unfinished run is " + r.Status
+	})
+	stop()
+	testenv.Must(t, <-served)
+	r, err := store.Run(ctx, left.ID)
+	testenv.Must(t, err)
+	if !strings.Contains(r.Error, "pinpipe stopped before the run finished") || r.FinishedAt == nil {
+		t.Fatalf("the unfinished run after a restart: %+v", r)
+	}
+	if r, _ := store.Run(ctx, done.ID); r.Status != batch.StatusSucceeded {
+		t.Fatalf("a finished run was changed: %+v", r)
+	}
+}

@@ -151,6 +151,35 @@ func TestBatchLaneFromPostedPinsToTheServingReads(t *testing.T) {
 	if len(runs) != 2 || runs[0].ID != second["id"] || runs[1].ID != first["id"] {
 		t.Fatalf("GET /batch/runs, newest first: %+v", runs)
 	}
+
+	metrics := getText(t, base+"/metrics")
+	for _, want := range []string{
+		`pinpipe_batch_runs_total{status="succeeded"} 2`,
+		fmt.Sprintf(`pinpipe_batch_rows_total{kind="out"} %d`, 2*distinct),
+		`pinpipe_batch_rows_total{kind="rejected"} 2`,
+		"pinpipe_batch_run_seconds_count 2",
+		"pinpipe_batch_cassandra_write_seconds_count",
+		"pinpipe_batch_last_success_timestamp_seconds",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("GET /metrics lacks %q", want)
+		}
+	}
+	var ready map[string]any
+	getJSON(t, base+"/readyz", http.StatusOK, &ready)
+	if !strings.Contains(string(mustJSON(ready)), `"cassandra"`) {
+		t.Errorf("GET /readyz does not check cassandra: %v", ready)
+	}
+}
+
+func getText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	testenv.Must(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	testenv.Must(t, err)
+	return string(b)
 }
 
 func postPins(t *testing.T, base string, ndjson []byte) {
