@@ -117,7 +117,7 @@ func (l *Lane) Run(ctx context.Context) error {
 func (l *Lane) Handle(ctx context.Context, b consume.Batch) error {
 	pins := make([]pin.Cleaned, 0, len(b.Messages))
 	var rejected []Rejected
-	at := make(map[string]int, len(b.Messages)) // unique_id → index in pins
+	at := make(map[string]int, len(b.Messages))         // unique_id → index in pins
 	acceptedAt := make([]time.Time, 0, len(b.Messages)) // Kafka timestamps of the pins
 	for _, m := range b.Messages {
 		lin := pin.Lineage{IngestedAt: m.Time, Partition: int32(m.Partition), Offset: m.Offset}
