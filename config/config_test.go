@@ -1,0 +1,62 @@
+package config_test
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"pinpipe/config"
+)
+
+func load(t *testing.T, env map[string]string, args ...string) (*config.Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c, _, err := config.Load(fs, args, func(k string) string { return env[k] })
+	return c, err
+}
+
+func TestLoadGivesDesignDefaults(t *testing.T) {
+	c, err := load(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8000" || c.Topic != "pins" || c.CassandraKeyspace != "pinterest" || c.BatchCron != "0 8 * * *" ||
+		c.LandingMaxRecords != 10000 || c.LandingInterval != 60*time.Second || len(c.KafkaBrokers) != 0 || c.S3Endpoint != "" {
+		t.Fatalf("defaults = %+v", c)
+	}
+	if k, s, cas, pg := c.Embedded(); !k || !s || !cas || !pg {
+		t.Errorf("Embedded() = %v %v %v %v, want all embedded", k, s, cas, pg)
+	}
+}
+
+func TestFlagOverridesEnvironmentOverridesDefault(t *testing.T) {
+	env := map[string]string{"PINPIPE_TOPIC": "from-env", "PINPIPE_KAFKA_BROKERS": "a:9092, b:9092", "PINPIPE_LANDING_INTERVAL": "5s"}
+	c, err := load(t, env, "--topic", "from-flag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Topic != "from-flag" || strings.Join(c.KafkaBrokers, "|") != "a:9092|b:9092" || c.LandingInterval != 5*time.Second {
+		t.Fatalf("got topic %q brokers %q interval %s", c.Topic, c.KafkaBrokers, c.LandingInterval)
+	}
+}
+
+func TestLoadNamesTheSettingOfABadValue(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"PINPIPE_LANDING_INTERVAL": "soon"}, nil, "PINPIPE_LANDING_INTERVAL (from PINPIPE_LANDING_INTERVAL)"},
+		{nil, []string{"--landing-max-records", "-3"}, "PINPIPE_LANDING_MAX_RECORDS (from --landing-max-records)"},
+		{map[string]string{"PINPIPE_BATCH_CRON": "every day"}, nil, "PINPIPE_BATCH_CRON"},
+		{map[string]string{"PINPIPE_S3_ENDPOINT": "http://s3:9000"}, nil, "AWS_ACCESS_KEY_ID"},
+	} {
+		_, err := load(t, tt.env, tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("env %v args %v: error %v, want one naming %q", tt.env, tt.args, err, tt.want)
+		}
+	}
+}
