@@ -248,10 +248,22 @@ func (e *Engine) run(ctx, qctx context.Context, dc *duckdb.Conn, st statement, l
 }
 
 // prepare binds st, refusing every statement type but SELECT and EXPLAIN
-// of a SELECT. A SELECT is wrapped in "SELECT * FROM (…) LIMIT limit+1"
-// when that keeps its columns, so DuckDB (which materialises results)
-// stops at the rows that will be sent.
+// of a SELECT. A query is first tried wrapped in "SELECT * FROM (…) LIMIT
+// limit+1", so DuckDB (which materialises results) stops at the rows that
+// will be sent; only a query with balanced parentheses is wrapped, so the
+// wrapper cannot change how it parses, and the wrapper is dropped again
+// when it renamed a duplicate column. What parses as a subquery is a
+// SELECT; anything else is prepared as written and judged by its type.
 func (e *Engine) prepare(dc *duckdb.Conn, st statement, limit int) (*duckdb.Stmt, error) {
+	if st.Balanced && st.Words[0] != "EXPLAIN" {
+		w, err := prepareOne(dc, fmt.Sprintf("SELECT * FROM (\n%s\n) LIMIT %d", st.Text, limit+1))
+		if err == nil && !renamedDuplicates(w) {
+			return w, nil
+		}
+		if w != nil {
+			w.Close()
+		}
+	}
 	s, err := prepareOne(dc, st.Text)
 	if err != nil {
 		return nil, err
@@ -263,14 +275,6 @@ func (e *Engine) prepare(dc *duckdb.Conn, st statement, limit int) (*duckdb.Stmt
 	}
 	switch typ {
 	case duckdb.STATEMENT_TYPE_SELECT:
-		w, err := prepareOne(dc, fmt.Sprintf("SELECT * FROM (\n%s\n) LIMIT %d", st.Text, limit+1))
-		if err == nil && sameColumns(s, w) {
-			s.Close()
-			return w, nil
-		}
-		if w != nil {
-			w.Close()
-		}
 		return s, nil
 	case duckdb.STATEMENT_TYPE_EXPLAIN:
 		inner, err := prepareOne(dc, st.explained())
@@ -288,6 +292,28 @@ func (e *Engine) prepare(dc *duckdb.Conn, st statement, limit int) (*duckdb.Stmt
 	}
 	s.Close()
 	return nil, forbidden(typeReason(typ))
+}
+
+// renamedDuplicates reports whether a wrapped statement has a column named
+// like DuckDB renames a duplicate in a subquery ("a" then "a_1").
+func renamedDuplicates(s *duckdb.Stmt) bool {
+	n, err := s.ColumnCount()
+	if err != nil {
+		return true
+	}
+	seen := make(map[string]bool, n)
+	for i := range n {
+		name, err := s.ColumnName(i)
+		if err != nil {
+			return true
+		}
+		if j := strings.LastIndexByte(name, '_'); j > 0 && seen[strings.ToLower(name[:j])] &&
+			strings.Trim(name[j+1:], "0123456789") == "" {
+			return true
+		}
+		seen[strings.ToLower(name)] = true
+	}
+	return false
 }
 
 func typeReason(t duckdb.StmtType) string {
@@ -311,22 +337,6 @@ func prepareOne(dc *duckdb.Conn, text string) (*duckdb.Stmt, error) {
 		return nil, err
 	}
 	return s.(*duckdb.Stmt), nil
-}
-
-func sameColumns(a, b *duckdb.Stmt) bool {
-	na, err1 := a.ColumnCount()
-	nb, err2 := b.ColumnCount()
-	if err1 != nil || err2 != nil || na != nb {
-		return false
-	}
-	for i := range na {
-		x, err1 := a.ColumnName(i)
-		y, err2 := b.ColumnName(i)
-		if err1 != nil || err2 != nil || x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // fail turns a DuckDB or driver error into the error users see: ETIMEOUT

@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"golang.org/x/sync/errgroup"
 
 	"pinpipe/lake"
 	"pinpipe/pin"
@@ -268,15 +270,22 @@ func (m *Mirror) refresh(ctx context.Context) error {
 }
 
 func (m *Mirror) refreshOnce(ctx context.Context) error {
-	var listing []lake.Object
-	for _, zone := range []string{zoneCurated, zoneRaw} {
-		objs, err := m.store.List(ctx, zone+"/")
-		if err != nil {
-			return fmt.Errorf("mirror: list %s zone: %w", zone, err)
-		}
-		listing = append(listing, objs...)
+	// Both zones at once: the listing is what a query waits for.
+	zones := []string{zoneCurated, zoneRaw}
+	lists := make([][]lake.Object, len(zones))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, zone := range zones {
+		g.Go(func() (err error) {
+			if lists[i], err = m.store.List(gctx, zone+"/"); err != nil {
+				return fmt.Errorf("mirror: list %s zone: %w", zone, err)
+			}
+			return nil
+		})
 	}
-	want := choose(listing)
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	want := choose(slices.Concat(lists...))
 
 	m.mu.Lock()
 	now := time.Now()

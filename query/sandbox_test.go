@@ -55,6 +55,7 @@ func TestQueryRefusesAnythingButOneReadOnlyStatementAndReadsNothing(t *testing.T
 		{"empty", " ; ", 400, "empty"},
 		{"syntax error", "SELEKT 1", 400, "not SELEKT"},
 		{"bad column", "SELECT nope FROM pins", 400, "nope"},
+		{"a parenthesis that would escape the row cap", "SELECT 1) AS t, (SELECT 2", 400, "syntax error"},
 		{"pivot that creates a type", "PIVOT pins ON category USING count(*)", 400, "IN ("},
 	}
 	for _, c := range cases {

@@ -98,9 +98,11 @@ var errMultiple = pin.Errorf(pin.EFORBIDDEN,
 
 // statement is the one statement of a request, as the lexer saw it.
 type statement struct {
-	Text   string   // the statement without its trailing ';'
-	Words  []string // its first tokens: words upper-cased, punctuation as is, quoted text as "'"
-	Starts []int    // each of Words' byte offset in Text
+	Text     string   // the statement without its trailing ';'
+	Words    []string // its first tokens: words upper-cased, punctuation as is, quoted text as "'"
+	Starts   []int    // each of Words' byte offset in Text
+	Balanced bool     // every ')' closes an earlier '(' and none is left open
+	depth    int
 }
 
 // maxWords is how many leading tokens a statement keeps: enough for
@@ -191,13 +193,22 @@ func split(sql string) []statement {
 		if word == ";" {
 			if cur != nil {
 				cur.Text = strings.TrimRightFunc(sql[start:at], unicode.IsSpace)
+				cur.Balanced = cur.Balanced && cur.depth == 0
 				out = append(out, *cur)
 				cur = nil
 			}
 			return
 		}
 		if cur == nil {
-			cur, start = &statement{}, at
+			cur, start = &statement{Balanced: true}, at
+		}
+		switch word {
+		case "(":
+			cur.depth++
+		case ")":
+			if cur.depth--; cur.depth < 0 {
+				cur.Balanced = false
+			}
 		}
 		if len(cur.Words) < maxWords {
 			cur.Words = append(cur.Words, word)
@@ -206,6 +217,7 @@ func split(sql string) []statement {
 	})
 	if cur != nil {
 		cur.Text = strings.TrimRightFunc(sql[start:], unicode.IsSpace)
+		cur.Balanced = cur.Balanced && cur.depth == 0
 		out = append(out, *cur)
 	}
 	return out
