@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 )
 
 // EnsureTopic creates topic with the given number of partitions when it does
-// not exist yet. Returns an error naming the brokers when none answers.
+// not exist yet, and returns once every partition has a leader, so the first
+// produce or fetch does not meet "unknown topic or partition". Returns an
+// error naming the brokers when none answers, or ctx's error when the
+// partitions get no leader in time.
 func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions int) error {
 	conn, err := dialAny(ctx, brokers)
 	if err != nil {
@@ -31,7 +35,26 @@ func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions
 	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 		return fmt.Errorf("kafka: create topic %q: %w", topic, err)
 	}
-	return nil
+	for {
+		ps, err := conn.ReadPartitions(topic)
+		if err == nil && len(ps) > 0 && allLed(ps) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafka: topic %q has no leader for every partition yet (%v): %w", topic, err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func allLed(ps []kafka.Partition) bool {
+	for _, p := range ps {
+		if p.Leader.Host == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // TopicPartitions returns the partition IDs of topic. Returns an error when the
