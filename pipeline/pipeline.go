@@ -47,13 +47,28 @@ type Pipeline struct {
 // Start brings up the dependencies (embedded defaults for those left
 // unset), the lanes and the HTTP server. Returns an error naming the
 // dependency that could not be reached; whatever was started is stopped.
-func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (p *Pipeline, err error) {
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Pipeline, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p = &Pipeline{Config: cfg, Log: log, Registry: reg}
+	p := &Pipeline{Config: cfg, Log: log, Registry: reg}
+	// Bind first: a taken address should fail before anything else starts.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("http: listen on %s (PINPIPE_ADDR): %w; is another pinpipe running? Choose another address with --addr", cfg.Addr, err)
+	}
+	p.Addr = ln.Addr().String()
 	defer func() {
 		if err != nil {
-			p.closeAll(context.Background())
+			_ = ln.Close()
+			// Stop whatever did start: lanes first, then stores.
+			if p.stopLane != nil {
+				p.stopLane()
+				_ = p.lanes.Wait()
+			}
+			if p.Producer != nil {
+				_ = p.Producer.Close()
+			}
+			_ = p.closeAll(context.Background())
 		}
 	}()
 	if err := p.startKafka(ctx); err != nil {
@@ -80,11 +95,6 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (p *Pipeli
 	o := p.opts
 	o.Log, o.Registry, o.APIKey, o.MaxBodyBytes, o.Producer = log, reg, cfg.APIKey, cfg.MaxBodyBytes, p.Producer
 	p.Server = server.New(o)
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("http: listen on %s (PINPIPE_ADDR): %w; is another pinpipe running? Choose another address with --addr", cfg.Addr, err)
-	}
-	p.Addr = ln.Addr().String()
 	p.httpSrv = &http.Server{Handler: p.Server, ReadHeaderTimeout: 10 * time.Second}
 	p.httpDone = make(chan error, 1)
 	go func() { p.httpDone <- p.httpSrv.Serve(ln) }()

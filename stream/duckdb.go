@@ -55,6 +55,12 @@ func (s *DuckDB) open(ctx context.Context) (err error) {
 	if s.w, err = s.db.Conn(ctx); err != nil {
 		return fmt.Errorf("embedded postgres %s: %w", s.path, err)
 	}
+	defer func() {
+		if err != nil {
+			_ = s.w.Close()
+			s.w = nil
+		}
+	}()
 	if _, err := migrateDuckDB(ctx, s.w); err != nil {
 		return fmt.Errorf("embedded postgres %s: %w", s.path, err)
 	}
@@ -69,7 +75,19 @@ func (s *DuckDB) open(ctx context.Context) (err error) {
 func (s *DuckDB) Write(ctx context.Context, pins []pin.Cleaned, rejected []Rejected) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.w == nil {
+		if err := s.open(ctx); err != nil {
+			return err
+		}
+	}
 	if err := s.write(ctx, pins, rejected); err != nil {
+		// database/sql discards a connection whose transaction's context
+		// ended (a rebalance or a shutdown mid-write): take a new one, with
+		// its own stream_batch, for the next write.
+		if errors.Is(err, sql.ErrConnDone) || ctx.Err() != nil {
+			_ = s.w.Close()
+			s.w = nil
+		}
 		return fmt.Errorf("embedded postgres %s: %w", s.path, err)
 	}
 	return nil
@@ -240,7 +258,9 @@ func (s *DuckDB) Check(ctx context.Context) error {
 func (s *DuckDB) Close() error {
 	var errs []error
 	if s.w != nil {
-		errs = append(errs, s.w.Close())
+		if err := s.w.Close(); !errors.Is(err, sql.ErrConnDone) {
+			errs = append(errs, err)
+		}
 	}
 	errs = append(errs, s.db.Close())
 	if err := errors.Join(errs...); err != nil {
