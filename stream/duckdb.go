@@ -64,7 +64,7 @@ func (s *DuckDB) open(ctx context.Context) (err error) {
 	if _, err := migrateDuckDB(ctx, s.w); err != nil {
 		return fmt.Errorf("embedded postgres %s: %w", s.path, err)
 	}
-	if _, err := s.w.ExecContext(ctx, `CREATE TEMPORARY TABLE stream_batch AS SELECT * FROM pinterest.pins LIMIT 0`); err != nil {
+	if _, err := s.w.ExecContext(ctx, `CREATE OR REPLACE TEMPORARY TABLE stream_batch AS SELECT * FROM pinterest.pins LIMIT 0`); err != nil {
 		return fmt.Errorf("embedded postgres %s: create stream_batch: %w", s.path, err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -20,8 +21,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"pinpipe/broker"
 	"pinpipe/config"
+	"pinpipe/ingest"
 	"pinpipe/pipeline"
+	"pinpipe/server"
 	"pinpipe/synth"
 )
 
@@ -31,6 +37,7 @@ func main() {
 	bulk := flag.Int("bulk-conc", 4, "concurrent clients for NDJSON requests")
 	bulkSize := flag.Int("bulk-size", 1000, "pins per NDJSON request")
 	url := flag.String("url", "", "measure this running pinpipe instead of an in-process one")
+	lanes := flag.Bool("lanes", true, "run the batch, stream and query lanes in the same process (false: the HTTP layer and producer alone)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -49,10 +56,16 @@ func main() {
 		cfg, _, err := config.Load(fs, []string{"--addr", "127.0.0.1:0", "--data-dir", dir}, os.Getenv)
 		check(err)
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		p, err := pipeline.Start(context.Background(), cfg, log)
-		check(err)
-		defer p.Stop(context.Background())
-		base = "http://" + p.Addr
+		if *lanes {
+			p, err := pipeline.Start(context.Background(), cfg, log)
+			check(err)
+			defer p.Stop(context.Background())
+			base = "http://" + p.Addr
+		} else {
+			addr, stop := ingestOnly(cfg, log)
+			defer stop()
+			base = "http://" + addr
+		}
 	}
 
 	gen := synth.New(1)
@@ -70,7 +83,11 @@ func main() {
 		run("single pin (application/json)", base, "application/json", singles, 1, *single, *duration),
 		run(fmt.Sprintf("%d-pin NDJSON", *bulkSize), base, "application/x-ndjson", bulks, *bulkSize, *bulk, *duration),
 	}
-	fmt.Printf("\nPOST /pins against %s, %s per scenario, GOMAXPROCS=%d\n\n", target(*url), *duration, runtimeProcs())
+	what := target(*url)
+	if *url == "" && !*lanes {
+		what += ", lanes off"
+	}
+	fmt.Printf("\nPOST /pins against %s, %s per scenario, GOMAXPROCS=%d\n\n", what, *duration, runtimeProcs())
 	fmt.Printf("| %-30s | %5s | %10s | %10s | %8s | %8s | %8s | %6s |\n", "scenario", "conc", "requests/s", "pins/s", "p50 ms", "p99 ms", "max ms", "errors")
 	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|%s|\n", dash(32), dash(7), dash(12), dash(12), dash(10), dash(10), dash(10), dash(8))
 	for _, r := range rows {
@@ -152,3 +169,31 @@ func check(err error) {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// ingestOnly serves POST /pins with the producer alone, on the configured
+// brokers or an embedded one: what the ingest path costs by itself.
+func ingestOnly(cfg *config.Config, log *slog.Logger) (string, func()) {
+	brokers := cfg.KafkaBrokers
+	var b *broker.Embedded
+	if len(brokers) == 0 {
+		var err error
+		b, err = broker.Start(cfg.DataDir+"/kafka", "127.0.0.1:0", cfg.Topic, log)
+		check(err)
+		brokers = b.Addrs()
+	}
+	check(broker.EnsureTopic(context.Background(), brokers, cfg.Topic, broker.Partitions))
+	reg := prometheus.NewRegistry()
+	prod := ingest.NewProducer(brokers, cfg.Topic, reg)
+	srv := server.New(server.Options{Log: log, Registry: reg, MaxBodyBytes: cfg.MaxBodyBytes, Producer: prod})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	return ln.Addr().String(), func() {
+		_ = hs.Close()
+		_ = prod.Close()
+		if b != nil {
+			b.Close()
+		}
+	}
+}
