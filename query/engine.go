@@ -52,7 +52,7 @@ type Engine struct {
 	o     Options
 	log   *slog.Logger
 	db    *sql.DB
-	conns chan *conn // idle connections; empty when MaxConcurrent queries run
+	pool  *pool
 	scrub func(string) string
 
 	seconds  prometheus.Histogram
@@ -84,7 +84,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	db := sql.OpenDB(connector)
 	db.SetMaxOpenConns(o.MaxConcurrent)
 	db.SetMaxIdleConns(o.MaxConcurrent)
-	e := &Engine{o: o, log: o.Log, db: db, conns: make(chan *conn, o.MaxConcurrent), scrub: scrubber(o)}
+	e := &Engine{o: o, log: o.Log, db: db, pool: newPool(), scrub: scrubber(o)}
 	if err := e.sandbox(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -95,7 +95,7 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 			e.Close()
 			return nil, fmt.Errorf("query: duckdb connection: %w", err)
 		}
-		e.conns <- &conn{c: c}
+		e.pool.add(&conn{c: c})
 	}
 	f := promauto.With(o.Registry)
 	e.seconds = f.NewHistogram(prometheus.HistogramOpts{
@@ -140,8 +140,7 @@ func (e *Engine) sandbox(ctx context.Context) error {
 // Close closes DuckDB after the running queries return.
 func (e *Engine) Close() error {
 	var errs []error
-	for range cap(e.conns) {
-		c := <-e.conns
+	for _, c := range e.pool.drain() {
 		errs = append(errs, c.c.Close())
 	}
 	errs = append(errs, e.db.Close())
@@ -168,14 +167,12 @@ func (e *Engine) Query(ctx context.Context, sqlText string, limit int, out Resul
 	if err != nil {
 		return false, err
 	}
-	var c *conn
-	select {
-	case c = <-e.conns:
-	default:
+	c := e.pool.get()
+	if c == nil {
 		return false, pin.Errorf(pin.ETOOMANY,
-			"%d queries are already running, the most this pinpipe runs at once (PINPIPE_QUERY_MAX_CONCURRENT); retry in a moment.", cap(e.conns))
+			"%d queries are already running, the most this pinpipe runs at once (PINPIPE_QUERY_MAX_CONCURRENT); retry in a moment.", e.pool.size)
 	}
-	defer func() { e.conns <- c }()
+	defer e.pool.put(c)
 
 	qctx, cancel := context.WithTimeout(ctx, e.o.Timeout)
 	defer cancel()
