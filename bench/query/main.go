@@ -119,6 +119,15 @@ func main() {
 		fmt.Fprintf(os.Stderr, "measured %q\n", q.name)
 	}
 
+	// The fixed cost of a request: a query that reads nothing.
+	var fixedP, fixedF []time.Duration
+	for range 50 {
+		d, _ := post(base, "SELECT 1")
+		fixedP = append(fixedP, d)
+		d, _ = direct(ctx, floor, "SELECT 1")
+		fixedF = append(fixedF, d)
+	}
+
 	fmt.Printf("\n%d curated pins over %d days (%d Parquet files, %s), %d runs per query and side, DuckDB threads=%d memory_limit=%s\n",
 		*rows, *days, len(files), size(files), *runs, *threads, *memory)
 	fmt.Printf("pinpipe = POST /query on an in-process pinpipe (HTTP, JSON, sandbox, mirror snapshot); floor = DuckDB on the same files\n\n")
@@ -130,6 +139,7 @@ func main() {
 		fmt.Printf("| %-26s | %6.1f ms | %6.1f ms | %8.1f ms | %8.1f ms | %6.2f× | %6.2f× |\n",
 			q.name, ms(f50), ms(f95), ms(p50), ms(p95), float64(p50)/float64(f50), float64(p95)/float64(f95))
 	}
+	fmt.Printf("\nfixed cost of one request (SELECT 1, p50): pinpipe %.2f ms, DuckDB %.2f ms\n", ms(pct(fixedP, 50)), ms(pct(fixedF, 50)))
 }
 
 // generate writes rows curated pins over days as Parquet under dir, one
