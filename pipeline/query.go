@@ -100,7 +100,7 @@ func OpenQueryLane(ctx context.Context, cfg *config.Config, log *slog.Logger) (q
 		if dir, err = os.MkdirTemp(cfg.DataDir, "mirror-cli-"); err != nil {
 			return nil, fmt.Errorf("query: %w", err)
 		}
-		log.Info("query: a running pinpipe holds the lake mirror, so this command keeps its own copy until it exits (use --url to ask the server instead)",
+		log.Warn("query: a running pinpipe holds the lake mirror, so this command keeps its own copy until it exits (use --url to ask the server instead)",
 			slog.String("dir", dir))
 		q.closers = append(q.closers, func() error { os.RemoveAll(dir + "-spill"); return os.RemoveAll(dir) })
 		m, e, err = openQuery(ctx, cfg, store, dir, reg, log)

@@ -289,9 +289,16 @@ func (m *Mirror) refreshOnce(ctx context.Context) error {
 
 	m.mu.Lock()
 	now := time.Now()
+	inLake := make(map[string]bool, len(m.used))
 	for _, o := range want {
+		inLake[o.DT] = true
 		if _, ok := m.used[o.DT]; !ok {
 			m.used[o.DT] = now
+		}
+	}
+	for dt := range m.used { // dates queries named that the lake does not hold
+		if !inLake[dt] {
+			delete(m.used, dt)
 		}
 	}
 	want, left := withinBudget(want, m.o.MaxBytes, m.used)
