@@ -132,4 +132,3 @@ func sameFiles(a, b []*localFile) bool {
 	}
 	return true
 }
-
