@@ -77,6 +77,14 @@ func CuratedKey(dt, runID string, n int) string {
 	return fmt.Sprintf("%spart-%s-%04d.parquet", CuratedPrefix(dt), runID, n)
 }
 
+// CommittedKey returns the marker a run writes after every curated object of
+// day dt: curated/dt=YYYY-MM-DD/_committed-<run-id>. Readers take a day from
+// the newest run that has one, so a day being rewritten is never read
+// half-written; Spark, Trino and Athena skip names that start with "_".
+func CommittedKey(dt, runID string) string {
+	return CuratedPrefix(dt) + "_committed-" + runID
+}
+
 // RejectedKey returns the name of run runID's rejected object for day dt:
 // rejected/dt=YYYY-MM-DD/<run-id>.parquet.
 func RejectedKey(dt, runID string) string {

@@ -1,8 +1,10 @@
 package batch
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -205,11 +207,15 @@ func (j *Job) replaceZones(ctx context.Context, dt, runID string, day *cleanedDa
 	if err == nil && len(day.rejected) > 0 {
 		res.RejectedKey, err = writeRejected(ctx, j.Lake, dt, runID, day.rejected)
 	}
+	if err == nil {
+		err = j.commit(ctx, dt, runID, res.CuratedKeys, len(day.pins))
+	}
 	if err != nil {
 		j.removeWritten(ctx, runID, res)
 		return fmt.Errorf("batch: %w", err)
 	}
-	if _, err = replaceObjects(ctx, j.Lake, CuratedPrefix(dt), res.CuratedKeys); err != nil {
+	curated := append(slices.Clone(res.CuratedKeys), CommittedKey(dt, runID))
+	if _, err = replaceObjects(ctx, j.Lake, CuratedPrefix(dt), curated); err != nil {
 		return fmt.Errorf("batch: remove the earlier curated objects of %s: %w", dt, err)
 	}
 	var keep []string
@@ -218,6 +224,23 @@ func (j *Job) replaceZones(ctx context.Context, dt, runID string, day *cleanedDa
 	}
 	if _, err = replaceObjects(ctx, j.Lake, RejectedPrefix(dt), keep); err != nil {
 		return fmt.Errorf("batch: remove the earlier rejected objects of %s: %w", dt, err)
+	}
+	return nil
+}
+
+// commit writes the run's marker for day dt, after all its curated objects:
+// from then on readers take the day from this run.
+func (j *Job) commit(ctx context.Context, dt, runID string, keys []string, rows int) error {
+	body, err := json.Marshal(struct {
+		Run   string   `json:"run"`
+		Rows  int      `json:"rows"`
+		Parts []string `json:"parts"`
+	}{runID, rows, keys})
+	if err != nil {
+		return err
+	}
+	if err := j.Lake.Put(ctx, CommittedKey(dt, runID), bytes.NewReader(body)); err != nil {
+		return fmt.Errorf("commit %s: %w", dt, err)
 	}
 	return nil
 }

@@ -256,7 +256,7 @@ func TestJobRerunGivesTheSameCuratedRowsAndServingRows(t *testing.T) {
 	// Only the rerun's objects are left.
 	objs, err := s.List(ctx, "curated/")
 	testenv.Must(t, err)
-	if len(objs) != 1 || objs[0].Key != res.CuratedKeys[0] || objs[0].Key != batch.CuratedKey(d.dt, "run2", 0) {
+	if len(objs) != 2 || objs[0].Key != batch.CommittedKey(d.dt, "run2") || objs[1].Key != res.CuratedKeys[0] || objs[1].Key != batch.CuratedKey(d.dt, "run2", 0) {
 		t.Fatalf("curated zone after the rerun: %v, want only %v", objs, res.CuratedKeys)
 	}
 	rej, err := s.List(ctx, "rejected/")

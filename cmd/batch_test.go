@@ -57,8 +57,8 @@ func TestBatchCommandRunsADayAndExitsNonZeroWhenRefused(t *testing.T) {
 	}
 	objs, err := s.List(context.Background(), batch.CuratedPrefix("2024-05-01"))
 	testenv.Must(t, err)
-	if len(objs) != 1 {
-		t.Fatalf("the curated zone of the day holds %d objects, want 1", len(objs))
+	if len(objs) != 2 {
+		t.Fatalf("the curated zone of the day holds %d objects, want one part and its run's commit marker", len(objs))
 	}
 
 	stdout.Reset()

@@ -108,16 +108,41 @@ func curatedRun(key string) (string, bool) {
 	return rest[:i], true
 }
 
+// committedRun reads a batch run's commit marker
+// curated/dt=<day>/_committed-<run-id>. Returns ok=false for any other key.
+func committedRun(key string) (dt, run string, ok bool) {
+	parts := strings.Split(key, "/")
+	if len(parts) != 3 || parts[0] != zoneCurated {
+		return "", "", false
+	}
+	dt, ok1 := strings.CutPrefix(parts[1], "dt=")
+	run, ok2 := strings.CutPrefix(parts[2], "_committed-")
+	if !ok1 || !ok2 || !validDay(dt) || run == "" {
+		return "", "", false
+	}
+	return dt, run, true
+}
+
 // choose returns the objects a query should see, from one listing of each
-// zone: every raw object, and for each curated day only the objects of the
-// newest run (run ids sort by time), so a day the batch job is replacing —
-// new objects written, old ones not yet deleted — is read as the new run
-// alone. A curated day none of whose names carries a run id is taken whole.
-// Keys that are not <zone>/dt=<day>/<name>.parquet are left out.
+// zone: every raw object, and for each curated day only the objects of one
+// run. That run is the newest with a commit marker (the batch job writes it
+// after all of the run's objects), so a day being rewritten — new objects
+// partly written, or written with the old ones not yet deleted — is read as
+// the last complete run. A day with no marker at all (objects put there by
+// another writer) is read from its newest run by name (run ids sort by
+// time); a day none of whose names carries a run id is taken whole. Keys
+// that are not <zone>/dt=<day>/<name>.parquet are left out.
 func choose(listing []lake.Object) []object {
 	var out []object
-	newest := map[string]string{} // curated day → newest run id
+	newest := map[string]string{}    // curated day → newest run id by name
+	committed := map[string]string{} // curated day → newest committed run id
 	for _, lo := range listing {
+		if dt, run, ok := committedRun(lo.Key); ok {
+			if run > committed[dt] {
+				committed[dt] = run
+			}
+			continue
+		}
 		o, ok := parseObject(lo)
 		if !ok || o.Zone != zoneCurated {
 			continue
@@ -125,6 +150,9 @@ func choose(listing []lake.Object) []object {
 		if run, ok := curatedRun(o.Key); ok && run > newest[o.DT] {
 			newest[o.DT] = run
 		}
+	}
+	for dt, run := range committed {
+		newest[dt] = run
 	}
 	seen := map[string]bool{}
 	for _, lo := range listing {
