@@ -101,24 +101,7 @@ func writeCurated(ctx context.Context, store *lake.Store, dt, runID string, pins
 	for n := 0; n*curatedPartRows < len(pins); n++ {
 		part := pins[n*curatedPartRows : min((n+1)*curatedPartRows, len(pins))]
 		key := CuratedKey(dt, runID, n)
-		err := putParquet(ctx, store, key, func(w io.Writer) error {
-			pw := parquet.NewGenericWriter[curatedRow](w,
-				parquet.Compression(&parquet.Snappy),
-				parquet.MaxRowsPerRowGroup(curatedRowGroup),
-				parquet.CreatedBy("pinpipe", "", ""),
-			)
-			rows := make([]curatedRow, 0, 4096)
-			for i := 0; i < len(part); i += cap(rows) {
-				rows = rows[:0]
-				for j := i; j < min(i+cap(rows), len(part)); j++ {
-					rows = append(rows, toCuratedRow(&part[j]))
-				}
-				if _, err := pw.Write(rows); err != nil {
-					return err
-				}
-			}
-			return pw.Close()
-		})
+		err := putParquet(ctx, store, key, func(w io.Writer) error { return WriteCurated(w, part) })
 		if err != nil {
 			return keys, fmt.Errorf("curated: write %s: %w", key, err)
 		}
@@ -128,6 +111,27 @@ func writeCurated(ctx context.Context, store *lake.Store, dt, runID string, pins
 		}
 	}
 	return keys, nil
+}
+
+// WriteCurated encodes pins, in the order given, as one curated Parquet
+// object into w.
+func WriteCurated(w io.Writer, pins []pin.Cleaned) error {
+	pw := parquet.NewGenericWriter[curatedRow](w,
+		parquet.Compression(&parquet.Snappy),
+		parquet.MaxRowsPerRowGroup(curatedRowGroup),
+		parquet.CreatedBy("pinpipe", "", ""),
+	)
+	rows := make([]curatedRow, 0, 4096)
+	for i := 0; i < len(pins); i += cap(rows) {
+		rows = rows[:0]
+		for j := i; j < min(i+cap(rows), len(pins)); j++ {
+			rows = append(rows, toCuratedRow(&pins[j]))
+		}
+		if _, err := pw.Write(rows); err != nil {
+			return err
+		}
+	}
+	return pw.Close()
 }
 
 // writeRejected stores rows as the rejected object of run runID for day

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"pinpipe/batch"
@@ -151,44 +150,13 @@ func (st *stack) counts(sql string) map[string]int64 {
 	return out
 }
 
-// curatedRow mirrors the batch lane's curated Parquet schema
-// (batch/curated.go), so tests write what the batch job writes.
-type curatedRow struct {
-	IDIndex        int64    `parquet:"id_index"`
-	Title          *string  `parquet:"title"`
-	Category       string   `parquet:"category"`
-	UniqueID       string   `parquet:"unique_id"`
-	Description    *string  `parquet:"description"`
-	PosterName     *string  `parquet:"poster_name"`
-	FollowerCount  *int64   `parquet:"follower_count"`
-	TagList        *string  `parquet:"tag_list"`
-	Tags           []string `parquet:"tags,list"`
-	IsImageOrVideo *string  `parquet:"is_image_or_video"`
-	ImageSrc       *string  `parquet:"image_src"`
-	Downloaded     *int32   `parquet:"downloaded"`
-	SaveLocation   *string  `parquet:"save_location"`
-	IngestedAt     int64    `parquet:"ingested_at,timestamp(microsecond:local)"`
-	KafkaPartition int32    `parquet:"kafka_partition"`
-	KafkaOffset    int64    `parquet:"kafka_offset"`
-}
-
 // putCurated stores pins as part n of run's curated objects for day dt,
 // named as the batch job names them.
 func (st *stack) putCurated(dt, run string, n int, pins []pin.Cleaned) string {
 	st.t.Helper()
-	rows := make([]curatedRow, len(pins))
-	for i, c := range pins {
-		rows[i] = curatedRow{
-			IDIndex: c.IDIndex, Title: c.Title, Category: c.Category, UniqueID: c.UniqueID,
-			Description: c.Description, PosterName: c.PosterName, FollowerCount: c.FollowerCount,
-			TagList: c.TagList, Tags: c.Tags, IsImageOrVideo: c.IsImageOrVideo, ImageSrc: c.ImageSrc,
-			Downloaded: c.Downloaded, SaveLocation: c.SaveLocation, IngestedAt: c.IngestedAt.UTC().UnixMicro(),
-			KafkaPartition: c.KafkaPartition, KafkaOffset: c.KafkaOffset,
-		}
-	}
 	var buf bytes.Buffer
-	testenv.Must(st.t, parquet.Write(&buf, rows, parquet.Compression(&parquet.Snappy)))
-	key := fmt.Sprintf("curated/dt=%s/part-%s-%04d.parquet", dt, run, n)
+	testenv.Must(st.t, batch.WriteCurated(&buf, pins))
+	key := batch.CuratedKey(dt, run, n)
 	testenv.Must(st.t, st.lake.Put(context.Background(), key, &buf))
 	return key
 }
