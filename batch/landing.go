@@ -64,7 +64,7 @@ func runLanding(ctx context.Context, o LandingOptions, wrap func(consume.Handler
 		MaxRecords:  o.MaxRecords,
 		MaxWait:     o.Interval,
 		StartOffset: l.startOffset,
-		OnLag:       l.onLag,
+		Lag:         consume.NewLag(l.onLag),
 		Store:       consume.Forever,
 		Log:         l.log,
 	}, h)
@@ -226,6 +226,6 @@ func (l *lander) lastLanded(ctx context.Context) (map[int]int64, error) {
 	return last, nil
 }
 
-func (l *lander) onLag(partition int, lag int64) {
+func (l *lander) onLag(partition int, lag, _ int64) {
 	l.m.lag.WithLabelValues(strconv.Itoa(partition)).Set(float64(lag))
 }

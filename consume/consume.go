@@ -54,8 +54,9 @@ type Options struct {
 	// there is none). The landing uses it to resume from the raw zone.
 	StartOffset func(ctx context.Context, partition int, committed int64) (int64, error)
 
-	// OnLag, when set, is told each partition's lag after every batch.
-	OnLag func(partition int, lag int64)
+	// Lag, when set, tracks each partition's lag: Run feeds it every stored
+	// batch and polls the topic's end and the group's committed offsets.
+	Lag *Lag
 
 	Store Policy // retry policy for Handle; zero value: Forever
 	Log   *slog.Logger
@@ -92,6 +93,11 @@ func Run(ctx context.Context, o Options, h Handler) error {
 		return fmt.Errorf("consume %s: %w", o.Group, err)
 	}
 	defer group.Close()
+	if o.Lag != nil {
+		done := make(chan struct{})
+		go func() { defer close(done); o.Lag.poll(ctx, o.Brokers, o.Topic, o.Group) }()
+		defer func() { <-done }()
+	}
 
 	var joinErr error
 	for {
@@ -178,8 +184,8 @@ func consumePartition(ctx context.Context, o Options, log *slog.Logger, gen *kaf
 		if err := gen.CommitOffsets(map[string]map[int]int64{o.Topic: {partition: next}}); err != nil {
 			log.Warn("offset commit failed; the batch will be replayed", slog.Int("partition", partition), slog.Int64("offset", next), slog.Any("err", err))
 		}
-		if o.OnLag != nil {
-			o.OnLag(partition, max(b.HighWaterMark-next, 0))
+		if o.Lag != nil {
+			o.Lag.Observe(partition, b.HighWaterMark, next)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"golang.org/x/sync/errgroup"
 
 	"pinpipe/consume"
 	"pinpipe/pin"
@@ -37,7 +36,7 @@ type Lane struct {
 	o     Options
 	m     metrics
 	fresh *ring
-	lag   *lagTracker
+	lag   *consume.Lag
 }
 
 type metrics struct {
@@ -80,10 +79,11 @@ func New(o Options) *Lane {
 			}),
 		},
 	}
-	l.lag = newLagTracker(f.NewGauge(prometheus.GaugeOpts{
+	gauge := f.NewGauge(prometheus.GaugeOpts{
 		Name: "pinpipe_stream_lag_messages",
 		Help: "Records of the topic not yet in Postgres, summed over partitions.",
-	}))
+	})
+	l.lag = consume.NewLag(func(_ int, _, total int64) { gauge.Set(float64(total)) })
 	return l
 }
 
@@ -92,23 +92,16 @@ func New(o Options) *Lane {
 // unusable. A failing Sink pauses the lane (retried with backoff); it never
 // skips a record.
 func (l *Lane) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		l.lag.poll(ctx, l.o.Brokers, l.o.Topic, l.o.Group)
-		return nil
-	})
-	g.Go(func() error {
-		return consume.Run(ctx, consume.Options{
-			Brokers:    l.o.Brokers,
-			Topic:      l.o.Topic,
-			Group:      l.o.Group,
-			MaxRecords: l.o.MaxRecords,
-			MaxWait:    l.o.MaxWait,
-			Store:      consume.Forever,
-			Log:        l.o.Log,
-		}, l)
-	})
-	return g.Wait()
+	return consume.Run(ctx, consume.Options{
+		Brokers:    l.o.Brokers,
+		Topic:      l.o.Topic,
+		Group:      l.o.Group,
+		MaxRecords: l.o.MaxRecords,
+		MaxWait:    l.o.MaxWait,
+		Lag:        l.lag,
+		Store:      consume.Forever,
+		Log:        l.o.Log,
+	}, l)
 }
 
 // Handle implements consume.Handler: it cleans the batch, keeps the last
@@ -146,7 +139,6 @@ func (l *Lane) Handle(ctx context.Context, b consume.Batch) error {
 		return fmt.Errorf("stream: partition %d offsets %d-%d: %w", b.Partition, b.Messages[0].Offset, b.Last(), err)
 	}
 	committed := time.Now()
-	l.lag.observe(b.Partition, b.HighWaterMark, b.Last()+1)
 
 	l.m.tx.Observe(committed.Sub(start).Seconds())
 	l.m.batchSize.Observe(float64(len(b.Messages)))
@@ -178,7 +170,7 @@ func (l *Lane) Stats(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	st.Lag = l.lag.total()
+	st.Lag = l.lag.Total()
 	st.Freshness = l.fresh.percentiles()
 	return st, nil
 }

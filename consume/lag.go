@@ -1,4 +1,4 @@
-package stream
+package consume
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"pinpipe/broker"
@@ -17,48 +16,52 @@ import (
 // committed offsets are read from Kafka.
 const lagPollInterval = 500 * time.Millisecond
 
-// lagTracker keeps, per partition, the end of the topic and the offset up
-// to which the lane stored it; the lag is their difference, summed. The end
-// comes from a poller (every lagPollInterval) and from each batch's high
-// water mark; the stored offset from each stored batch and from the group's
+// Lag keeps, per partition, the end of the topic and the offset up to which
+// the lane stored it; the lag is their difference. The end comes from a
+// poller (every lagPollInterval) and from each stored batch's high water
+// mark; the stored offset from each stored batch and from the group's
 // committed offsets (another pinpipe of the group may own a partition). Both
 // only move forward, so a stale report cannot hide a backlog, and the lag
-// grows while the lane is paused (Postgres down), when no batch completes.
-//
-// consume's OnLag is not used: it is computed from the high water mark of
-// the batch's last record, which was fetched ahead and is stale by then, so
-// it reads 0 while records wait.
-type lagTracker struct {
-	mu    sync.Mutex
-	parts map[int]*partitionLag
-	gauge prometheus.Gauge
+// grows while a lane is paused (its store down), when no batch completes.
+// A batch's own high water mark alone would not do: it was read when the
+// batch was fetched ahead, and reads 0 while records wait.
+type Lag struct {
+	mu     sync.Mutex
+	parts  map[int]*partitionLag
+	report func(partition int, lag, total int64)
 }
 
 type partitionLag struct{ end, stored int64 }
 
-func newLagTracker(g prometheus.Gauge) *lagTracker {
-	return &lagTracker{parts: map[int]*partitionLag{}, gauge: g}
+// NewLag returns a Lag that calls report with a partition's lag and the
+// total over partitions whenever the partition is observed (report may be
+// nil; it runs under Lag's lock, so it must not call Lag's methods).
+func NewLag(report func(partition int, lag, total int64)) *Lag {
+	if report == nil {
+		report = func(int, int64, int64) {}
+	}
+	return &Lag{parts: map[int]*partitionLag{}, report: report}
 }
 
-// observe moves partition's end and stored offset forward (a value smaller
-// than the known one is ignored) and updates the gauge.
-func (t *lagTracker) observe(partition int, end, stored int64) {
+// Observe moves partition's end and stored offset forward (a value smaller
+// than the known one is ignored).
+func (t *Lag) Observe(partition int, end, stored int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.observeLocked(partition, end, stored)
-	t.gauge.Set(float64(t.sumLocked()))
 }
 
-func (t *lagTracker) observeLocked(partition int, end, stored int64) {
+func (t *Lag) observeLocked(partition int, end, stored int64) {
 	p := t.parts[partition]
 	if p == nil {
 		p = &partitionLag{}
 		t.parts[partition] = p
 	}
 	p.end, p.stored = max(p.end, end), max(p.stored, stored)
+	t.report(partition, max(p.end-p.stored, 0), t.sumLocked())
 }
 
-func (t *lagTracker) sumLocked() int64 {
+func (t *Lag) sumLocked() int64 {
 	var sum int64
 	for _, p := range t.parts {
 		sum += max(p.end-p.stored, 0)
@@ -66,9 +69,9 @@ func (t *lagTracker) sumLocked() int64 {
 	return sum
 }
 
-// total returns the summed lag: 0 until Kafka's offsets were read or a
-// batch was stored.
-func (t *lagTracker) total() int64 {
+// Total returns the lag summed over partitions: 0 until Kafka's offsets
+// were read or a batch was stored.
+func (t *Lag) Total() int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.sumLocked()
@@ -76,7 +79,7 @@ func (t *lagTracker) total() int64 {
 
 // poll reads the offsets every lagPollInterval until ctx ends. A failed
 // read is tried again at the next tick; the known values stay.
-func (t *lagTracker) poll(ctx context.Context, brokers []string, topic, group string) {
+func (t *Lag) poll(ctx context.Context, brokers []string, topic, group string) {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
 	tick := time.NewTicker(lagPollInterval)
 	defer tick.Stop()
@@ -86,7 +89,6 @@ func (t *lagTracker) poll(ctx context.Context, brokers []string, topic, group st
 			for p, o := range offs {
 				t.observeLocked(p, o.end, o.stored)
 			}
-			t.gauge.Set(float64(t.sumLocked()))
 			t.mu.Unlock()
 		}
 		select {
