@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -49,6 +50,9 @@ type Cassandra struct {
 	session *gocql.Session
 	o       CassandraOptions
 	ks      string
+
+	mu    sync.Mutex
+	stale map[string]bool // runs of this process whose day lock could not be released
 }
 
 var keyspaceName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
@@ -78,7 +82,7 @@ func OpenCassandra(ctx context.Context, o CassandraOptions) (*Cassandra, error) 
 	if err != nil {
 		return nil, fmt.Errorf("cassandra: cannot reach %s (PINPIPE_CASSANDRA_HOSTS): %w; start Cassandra, or unset PINPIPE_CASSANDRA_HOSTS to use the embedded stand-in", strings.Join(o.Hosts, ","), err)
 	}
-	c := &Cassandra{session: session, o: o, ks: o.Keyspace}
+	c := &Cassandra{session: session, o: o, ks: o.Keyspace, stale: map[string]bool{}}
 	if err := c.createSchema(ctx); err != nil {
 		session.Close()
 		return nil, err
@@ -101,6 +105,7 @@ func (c *Cassandra) createSchema(ctx context.Context) error {
 			PRIMARY KEY ((category, dt), follower_count, unique_id))
 			WITH CLUSTERING ORDER BY (follower_count DESC, unique_id ASC)`,
 		`CREATE TABLE IF NOT EXISTS ` + ks + `.categories_by_dt (dt date, category text, PRIMARY KEY (dt, category))`,
+		`CREATE TABLE IF NOT EXISTS ` + ks + `.batch_locks (dt text PRIMARY KEY, owner text)`,
 		`CREATE TABLE IF NOT EXISTS ` + ks + `.batch_runs (bucket text, id text, dt date, trigger text, status text,
 			started_at timestamp, finished_at timestamp, rows_in bigint, rows_out bigint, rows_rejected bigint,
 			error text, PRIMARY KEY ((bucket), id)) WITH CLUSTERING ORDER BY (id DESC)`,

@@ -176,11 +176,15 @@ func (s *Service) execute(ctx context.Context, run Run, progress func(Progress))
 	var err error
 	select {
 	case s.slot <- struct{}{}:
-		now := time.Now().UTC()
-		run.Status, run.StartedAt = StatusRunning, &now
-		s.save(ctx, run)
-		log.Info("batch: run started")
-		res, err = s.o.Job.Run(ctx, run.Date, run.ID, progress)
+		var unlock func()
+		if unlock, err = s.store.LockDay(ctx, run.Date, run.ID); err == nil {
+			now := time.Now().UTC()
+			run.Status, run.StartedAt = StatusRunning, &now
+			s.save(ctx, run)
+			log.Info("batch: run started")
+			res, err = s.o.Job.Run(ctx, run.Date, run.ID, progress)
+			unlock()
+		}
 		<-s.slot
 	case <-ctx.Done():
 		err = ctx.Err()

@@ -44,6 +44,11 @@ type ServingStore interface {
 	// none with id.
 	Run(ctx context.Context, id string) (Run, error)
 
+	// LockDay takes day dt for run owner against runs in other processes
+	// and returns the function that releases it. Returns an ECONFLICT
+	// *pin.Error naming the holder when another run holds the day.
+	LockDay(ctx context.Context, dt, owner string) (unlock func(), err error)
+
 	// Check returns nil when the store answers, else an error naming it.
 	Check(ctx context.Context) error
 	// Close releases the store's connections or files.

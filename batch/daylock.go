@@ -1,0 +1,95 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"pinpipe/pin"
+)
+
+// dayLockTTL is how long a day's lock outlives a process that died holding
+// it; a running run renews it every third of that.
+const dayLockTTL = 90 * time.Second
+
+// LockDay takes day dt for run owner across every pinpipe sharing the
+// Cassandra keyspace (a lightweight transaction on batch_locks), so
+// `pinpipe batch` and the schedules of several servers never run one day at
+// once. The lock expires dayLockTTL after its holder stops renewing it; the
+// returned unlock releases it at once. Returns an ECONFLICT *pin.Error
+// naming the holder when another run holds the day.
+func (c *Cassandra) LockDay(ctx context.Context, dt, owner string) (unlock func(), err error) {
+	var heldDT, holder string
+	applied, err := c.session.Query(`INSERT INTO `+c.ks+`.batch_locks (dt, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?`,
+		dt, owner, int(dayLockTTL.Seconds())).ScanCASContext(ctx, &heldDT, &holder)
+	if err != nil {
+		return nil, c.unavailable("lock the day", err)
+	}
+	if !applied && c.unreleased(holder) {
+		// A run of this process holds it: its release failed (Cassandra
+		// was down as it ended). Take the day over from it.
+		applied, err = c.session.Query(`UPDATE `+c.ks+`.batch_locks USING TTL ? SET owner = ? WHERE dt = ? IF owner = ?`,
+			int(dayLockTTL.Seconds()), owner, dt, holder).ScanCASContext(ctx, &holder)
+		if err != nil {
+			return nil, c.unavailable("lock the day", err)
+		}
+		if applied {
+			c.mu.Lock()
+			delete(c.stale, holder)
+			c.mu.Unlock()
+		}
+	}
+	if !applied {
+		return nil, pin.Errorf(pin.ECONFLICT,
+			"A run for %s is already running in another pinpipe (run %s); wait for it to finish. If that pinpipe died, the day frees itself within %s.",
+			dt, holder, dayLockTTL)
+	}
+	ctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(dayLockTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				err := c.session.Query(`UPDATE `+c.ks+`.batch_locks USING TTL ? SET owner = ? WHERE dt = ? IF owner = ?`,
+					int(dayLockTTL.Seconds()), owner, dt, owner).ExecContext(ctx)
+				if err != nil && ctx.Err() == nil {
+					c.o.Log.Warn("batch: could not renew the day's lock", slog.String("dt", dt), slog.String("run", owner), slog.Any("err", err))
+				}
+			}
+		}
+	}()
+	return func() {
+		stop()
+		<-done
+		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.session.Query(`DELETE FROM `+c.ks+`.batch_locks WHERE dt = ? IF owner = ?`, dt, owner).ExecContext(rctx); err != nil {
+			c.mu.Lock()
+			c.stale[owner] = true
+			c.mu.Unlock()
+			c.o.Log.Warn(fmt.Sprintf("batch: could not release the day's lock; it frees itself within %s", dayLockTTL),
+				slog.String("dt", dt), slog.String("run", owner), slog.Any("err", err))
+		}
+	}, nil
+}
+
+// LockDay implements ServingStore. The stand-in's database file admits one
+// process, and a Service runs one run per day at a time, so there is no one
+// else to exclude.
+func (s *StandIn) LockDay(ctx context.Context, dt, owner string) (func(), error) {
+	return func() {}, nil
+}
+
+// unreleased reports whether owner is a run of this process whose lock
+// could not be released.
+func (c *Cassandra) unreleased(owner string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stale[owner]
+}
