@@ -97,7 +97,7 @@ func newLandingMetrics(reg prometheus.Registerer) landingMetrics {
 		}),
 		lag: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pinpipe_batch_landing_lag_messages",
-			Help: "Records of the partition not yet in the raw zone, as of the landing's last batch.",
+			Help: "Records of the partition not yet in the raw zone.",
 		}, []string{"partition"}),
 		upload: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "pinpipe_batch_landing_upload_seconds",

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,32 @@ import (
 
 	"pinpipe/consume"
 )
+
+// posterFlags are the flags of every command that posts pins to a server.
+type posterFlags struct {
+	fs     *flag.FlagSet
+	url    *string
+	apiKey *string
+	quiet  *bool
+}
+
+// newPosterFlags returns command name's flag set with --url, --api-key and
+// --quiet, and usage text made of summary then the flags.
+func newPosterFlags(name, summary string, env Env) posterFlags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	pf := posterFlags{
+		fs:     fs,
+		url:    fs.String("url", "http://127.0.0.1:8000", "pinpipe's base URL"),
+		apiKey: fs.String("api-key", env.Getenv("PINPIPE_API_KEY"), "API key (default $PINPIPE_API_KEY)"),
+		quiet:  fs.Bool("quiet", false, "no progress bar"),
+	}
+	fs.Usage = func() {
+		fmt.Fprintln(env.Stderr, summary+"\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	return pf
+}
 
 // client posts pins to a pinpipe server.
 type client struct {

@@ -21,18 +21,11 @@ import (
 )
 
 func runLoad(ctx context.Context, env Env, args []string) error {
-	fs := flag.NewFlagSet("load", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	url := fs.String("url", "http://127.0.0.1:8000", "pinpipe's base URL")
-	apiKey := fs.String("api-key", env.Getenv("PINPIPE_API_KEY"), "API key (default $PINPIPE_API_KEY)")
+	pf := newPosterFlags("load", "Usage: pinpipe load [flags] FILE|-\n\nPosts the pins of a JSON file (one object or an array) or an NDJSON file to\nPOST /pins in batches, with a progress bar, and prints what was accepted and\nrejected. Exits non-zero when any pin was not accepted.", env)
+	fs := pf.fs
 	batch := fs.Int("batch", 1000, "pins per request")
 	conc := fs.Int("concurrency", 4, "requests in flight at once")
 	pinsPerSec := fs.Float64("rate", 0, "pins per second at most (0: as fast as the server takes them)")
-	quiet := fs.Bool("quiet", false, "no progress bar")
-	fs.Usage = func() {
-		fmt.Fprintln(env.Stderr, "Usage: pinpipe load [flags] FILE|-\n\nPosts the pins of a JSON file (one object or an array) or an NDJSON file to\nPOST /pins in batches, with a progress bar, and prints what was accepted and\nrejected. Exits non-zero when any pin was not accepted.\n\nFlags:")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return nil
 	} else if err != nil {
@@ -62,8 +55,8 @@ func runLoad(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("%s holds no pins", name)
 	}
 	res := post(ctx, env, postOptions{
-		client: newClient(*url, *apiKey, *conc), batch: *batch, concurrency: *conc,
-		rate: *pinsPerSec, quiet: *quiet, total: int64(len(pins)),
+		client: newClient(*pf.url, *pf.apiKey, *conc), batch: *batch, concurrency: *conc,
+		rate: *pinsPerSec, quiet: *pf.quiet, total: int64(len(pins)),
 		desc: "loading " + name,
 	}, func(yield func([]byte) bool) {
 		for _, p := range pins {
