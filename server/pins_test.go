@@ -16,6 +16,7 @@ import (
 
 	"pinpipe/config"
 	"pinpipe/ingest"
+	"pinpipe/internal/sample"
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
 	"pinpipe/pipeline"
@@ -71,11 +72,7 @@ func do(t *testing.T, method, url, contentType string, body []byte, header ...st
 
 func samplePins(t *testing.T) []byte {
 	t.Helper()
-	data, err := os.ReadFile("../../shared/data/sample_pins.jsonl")
-	if err != nil {
-		t.Fatalf("the sample pins sit beside the repository in shared/data: %v", err)
-	}
-	return data
+	return sample.Pins(t)
 }
 
 func compactLines(t *testing.T, ndjson []byte) []string {
