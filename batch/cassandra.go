@@ -45,7 +45,9 @@ type CassandraOptions struct {
 //     pins_by_category partitions hold, so a re-run can delete exactly
 //     those partitions;
 //   - batch_runs: the run history, one partition ("runs") ordered by id
-//     descending.
+//     descending;
+//   - batch_locks: PRIMARY KEY dt, the run holding each day while it runs,
+//     written with a TTL (see LockDay).
 type Cassandra struct {
 	session *gocql.Session
 	o       CassandraOptions

@@ -7,8 +7,9 @@ import (
 )
 
 // ServingStore holds what the daily job serves and remembers: the pins and
-// pins_by_category tables and the run history (batch_runs). Cassandra is the
-// real one; StandIn keeps the same tables in an embedded database when no
+// pins_by_category tables, the run history (batch_runs) and, in Cassandra,
+// the day locks (batch_locks) and categories_by_dt. Cassandra is the
+// real one; StandIn keeps the first three in an embedded database when no
 // Cassandra is configured. The job and the serving reads are written once
 // against this interface.
 //

@@ -17,9 +17,11 @@ import (
 	"pinpipe/pin"
 )
 
-// StandIn is the embedded stand-in for Cassandra: the same three tables
-// (pins, pins_by_category, batch_runs) with the same keys, in one DuckDB
-// file, for running pinpipe with no Cassandra. Unlike Cassandra it
+// StandIn is the embedded stand-in for Cassandra: its pins,
+// pins_by_category and batch_runs tables with the same keys, in one DuckDB
+// file, for running pinpipe with no Cassandra. It needs no
+// categories_by_dt (it deletes a day by dt) and no batch_locks (one
+// process holds the file, see LockDay). Unlike Cassandra it
 // replaces a day in one transaction, so readers never see it half-written.
 // DuckDB locks the file, so one process at a time can open it.
 type StandIn struct {

@@ -14,7 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-// Partitions is the number of partitions of the embedded broker's topic.
+// Partitions is the partition count pinpipe gives the topic when it creates
+// it, on the embedded broker or a real cluster; a topic that already exists
+// keeps its own count.
 const Partitions = 3
 
 // Embedded is a running in-process broker.

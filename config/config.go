@@ -15,8 +15,9 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// Config is everything pinpipe reads from its environment. Nothing else in
-// the program reads environment variables.
+// Config is everything pinpipe reads from its environment. The only other
+// read is the client commands' --api-key (load, emulate), whose default is
+// PINPIPE_API_KEY (cmd/client.go).
 type Config struct {
 	Addr    string // HTTP listen address
 	DataDir string // root of every embedded default's data

@@ -25,7 +25,7 @@ type cleanedValues struct {
 	downloaded int32
 }
 
-// Clean applies DESIGN.md's cleaning rules to a valid pin (see Validate) and
+// Clean applies the cleaning rules (docs/contracts.md) to a valid pin (see Validate) and
 // stamps it with its lineage. Every text field has surrounding Unicode
 // whitespace trimmed (the scraped descriptions end in U+00A0); then a value
 // that is empty or a placeholder becomes nil. Placeholders match exactly,

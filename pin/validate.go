@@ -9,7 +9,7 @@ import (
 )
 
 // Validate decodes one pin object (a POST /pins record or a raw-zone message)
-// and checks it against the schema of DESIGN.md:
+// and checks it against the pin schema (docs/contracts.md):
 //   - index: a JSON integer >= 0 that fits in int64, written without fraction
 //     or exponent (12, not "12", 12.0 or 1.2e1);
 //   - unique_id: a UUID string in the 8-4-4-4-12 hex form, either case;

@@ -10,7 +10,7 @@ import (
 )
 
 // readOnlyFirstWords are the words a read-only statement may start with.
-// DuckDB's own statement type is checked as well (see checkType); this list
+// DuckDB's own statement type is checked as well (see Engine.prepare); this list
 // catches what DuckDB rewrites before it classifies (PRAGMA becomes a SELECT)
 // and gives a refusal its reason before anything is bound.
 var readOnlyFirstWords = map[string]bool{

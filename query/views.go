@@ -7,7 +7,7 @@ import (
 // column is one column of a view: its name and DuckDB type.
 type column struct{ name, typ string }
 
-// curatedColumns are the pins view's columns: DESIGN.md's cleaned record in
+// curatedColumns are the pins view's columns: the cleaned record in
 // contract order, then the hive partition dt. They type the view while the
 // curated zone is empty; once it has files, the files' own schema rules.
 var curatedColumns = []column{

@@ -60,7 +60,7 @@ type Server struct {
 	latency  *prometheus.HistogramVec
 }
 
-// New returns a Server. Its routes are those of DESIGN.md's HTTP API.
+// New returns a Server. Its routes are the HTTP API of docs/api.md and openapi.json.
 func New(o Options) *Server {
 	f := promauto.With(o.Registry)
 	s := &Server{

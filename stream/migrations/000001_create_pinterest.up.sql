@@ -2,7 +2,7 @@
 -- stand-in (so it keeps to SQL both accept).
 --
 -- pins: one row per unique_id, in the cleaned record's column order
--- (DESIGN.md) plus dt, the UTC day of ingested_at. A newer record of a pin
+-- (docs/contracts.md) plus dt, the UTC day of ingested_at. A newer record of a pin
 -- (a later Kafka offset of its partition) replaces the row; a replayed one
 -- changes nothing.
 CREATE SCHEMA IF NOT EXISTS pinterest;
