@@ -8,6 +8,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"pinpipe/lake"
+	"pinpipe/lake/layout"
 	"pinpipe/pin"
 )
 
@@ -65,32 +66,6 @@ type rejectedRow struct {
 	Reason    string `parquet:"reason"`
 }
 
-// CuratedPrefix returns the curated zone's prefix of day dt.
-func CuratedPrefix(dt string) string { return "curated/dt=" + dt + "/" }
-
-// RejectedPrefix returns the rejected zone's prefix of day dt.
-func RejectedPrefix(dt string) string { return "rejected/dt=" + dt + "/" }
-
-// CuratedKey returns the name of part n of run runID's curated objects for
-// day dt: curated/dt=YYYY-MM-DD/part-<run-id>-<n>.parquet.
-func CuratedKey(dt, runID string, n int) string {
-	return fmt.Sprintf("%spart-%s-%04d.parquet", CuratedPrefix(dt), runID, n)
-}
-
-// CommittedKey returns the marker a run writes after every curated object of
-// day dt: curated/dt=YYYY-MM-DD/_committed-<run-id>. Readers take a day from
-// the newest run that has one, so a day being rewritten is never read
-// half-written; Spark, Trino and Athena skip names that start with "_".
-func CommittedKey(dt, runID string) string {
-	return CuratedPrefix(dt) + "_committed-" + runID
-}
-
-// RejectedKey returns the name of run runID's rejected object for day dt:
-// rejected/dt=YYYY-MM-DD/<run-id>.parquet.
-func RejectedKey(dt, runID string) string {
-	return RejectedPrefix(dt) + runID + ".parquet"
-}
-
 // writeCurated stores pins, in the order given, as curated objects of day
 // dt named after runID, curatedPartRows rows each. progress, when not nil,
 // is called after each object with the rows written so far. Returns the
@@ -100,7 +75,7 @@ func writeCurated(ctx context.Context, store *lake.Store, dt, runID string, pins
 	var keys []string
 	for n := 0; n*curatedPartRows < len(pins); n++ {
 		part := pins[n*curatedPartRows : min((n+1)*curatedPartRows, len(pins))]
-		key := CuratedKey(dt, runID, n)
+		key := layout.CuratedKey(dt, runID, n)
 		err := putParquet(ctx, store, key, func(w io.Writer) error { return WriteCurated(w, part) })
 		if err != nil {
 			return keys, fmt.Errorf("curated: write %s: %w", key, err)
@@ -137,7 +112,7 @@ func WriteCurated(w io.Writer, pins []pin.Cleaned) error {
 // writeRejected stores rows as the rejected object of run runID for day
 // dt. Returns the key written.
 func writeRejected(ctx context.Context, store *lake.Store, dt, runID string, rows []rejectedRow) (string, error) {
-	key := RejectedKey(dt, runID)
+	key := layout.RejectedKey(dt, runID)
 	err := putParquet(ctx, store, key, func(w io.Writer) error {
 		return parquet.Write(w, rows, parquet.Compression(&parquet.Zstd), parquet.CreatedBy("pinpipe", "", ""))
 	})

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"pinpipe/lake"
+	"pinpipe/lake/layout"
 	"pinpipe/pin"
 )
 
@@ -214,15 +215,15 @@ func (j *Job) replaceZones(ctx context.Context, dt, runID string, day *cleanedDa
 		j.removeWritten(ctx, runID, res)
 		return fmt.Errorf("batch: %w", err)
 	}
-	curated := append(slices.Clone(res.CuratedKeys), CommittedKey(dt, runID))
-	if _, err = replaceObjects(ctx, j.Lake, CuratedPrefix(dt), curated); err != nil {
+	curated := append(slices.Clone(res.CuratedKeys), layout.CommitKey(dt, runID))
+	if _, err = replaceObjects(ctx, j.Lake, layout.Curated.DayPrefix(dt), curated); err != nil {
 		return fmt.Errorf("batch: remove the earlier curated objects of %s: %w", dt, err)
 	}
 	var keep []string
 	if res.RejectedKey != "" {
 		keep = []string{res.RejectedKey}
 	}
-	if _, err = replaceObjects(ctx, j.Lake, RejectedPrefix(dt), keep); err != nil {
+	if _, err = replaceObjects(ctx, j.Lake, layout.Rejected.DayPrefix(dt), keep); err != nil {
 		return fmt.Errorf("batch: remove the earlier rejected objects of %s: %w", dt, err)
 	}
 	return nil
@@ -239,7 +240,7 @@ func (j *Job) commit(ctx context.Context, dt, runID string, keys []string, rows 
 	if err != nil {
 		return err
 	}
-	if err := j.Lake.Put(ctx, CommittedKey(dt, runID), bytes.NewReader(body)); err != nil {
+	if err := j.Lake.Put(ctx, layout.CommitKey(dt, runID), bytes.NewReader(body)); err != nil {
 		return fmt.Errorf("commit %s: %w", dt, err)
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 	"pinpipe/batch"
 	"pinpipe/internal/testenv"
 	"pinpipe/lake"
+	"pinpipe/lake/layout"
 	"pinpipe/pin"
 )
 
@@ -39,7 +40,7 @@ func putRaw(t *testing.T, s *lake.Store, dt string, recs []batch.RawRecord) {
 	t.Helper()
 	var buf bytes.Buffer
 	testenv.Must(t, batch.WriteRaw(&buf, recs))
-	key := batch.RawKey(dt, int(recs[0].Partition), recs[0].Offset, recs[len(recs)-1].Offset)
+	key := layout.RawKey(dt, int(recs[0].Partition), recs[0].Offset, recs[len(recs)-1].Offset)
 	testenv.Must(t, s.Put(context.Background(), key, &buf))
 }
 
@@ -191,7 +192,7 @@ func TestJobWritesACleanDedupedCuratedDayAndKeepsRejectsWithTheReason(t *testing
 	// The rejected record is kept as it came, with the reason.
 	dir := t.TempDir()
 	keys := mirrorPrefix(t, s, "rejected/", dir)
-	if want := []string{batch.RejectedKey(d.dt, "run1")}; !reflect.DeepEqual(keys, want) {
+	if want := []string{layout.RejectedKey(d.dt, "run1")}; !reflect.DeepEqual(keys, want) {
 		t.Fatalf("rejected zone: got %v, want %v", keys, want)
 	}
 	db, err := sql.Open("duckdb", "")
@@ -256,12 +257,12 @@ func TestJobRerunGivesTheSameCuratedRowsAndServingRows(t *testing.T) {
 	// Only the rerun's objects are left.
 	objs, err := s.List(ctx, "curated/")
 	testenv.Must(t, err)
-	if len(objs) != 2 || objs[0].Key != batch.CommittedKey(d.dt, "run2") || objs[1].Key != res.CuratedKeys[0] || objs[1].Key != batch.CuratedKey(d.dt, "run2", 0) {
+	if len(objs) != 2 || objs[0].Key != layout.CommitKey(d.dt, "run2") || objs[1].Key != res.CuratedKeys[0] || objs[1].Key != layout.CuratedKey(d.dt, "run2", 0) {
 		t.Fatalf("curated zone after the rerun: %v, want only %v", objs, res.CuratedKeys)
 	}
 	rej, err := s.List(ctx, "rejected/")
 	testenv.Must(t, err)
-	if len(rej) != 1 || rej[0].Key != batch.RejectedKey(d.dt, "run2") {
+	if len(rej) != 1 || rej[0].Key != layout.RejectedKey(d.dt, "run2") {
 		t.Fatalf("rejected zone after the rerun: %v", rej)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"pinpipe/consume"
 	"pinpipe/lake"
+	"pinpipe/lake/layout"
 	"pinpipe/pin"
 )
 
@@ -33,7 +34,7 @@ type LandingOptions struct {
 
 // RunLanding lands the topic in the raw zone until ctx ends: each batch of a
 // partition (closed at MaxRecords records or Interval after its first) becomes
-// one Parquet object per UTC day it touches, named by RawKey, and its offsets
+// one Parquet object per UTC day it touches, named by layout.RawKey, and its offsets
 // are committed only once the objects are stored. On assignment a partition
 // resumes after the last offset already in the raw zone when that is past the
 // committed one, so no record lands twice. A failing upload is retried until
@@ -135,7 +136,7 @@ func (l *lander) Handle(ctx context.Context, b consume.Batch) error {
 // store writes msgs, all of one partition and one day, as one object.
 func (l *lander) store(ctx context.Context, topic string, partition int, msgs []kafka.Message) error {
 	first, last := msgs[0], msgs[len(msgs)-1]
-	key := RawKey(pin.DT(first.Time), partition, first.Offset, last.Offset)
+	key := layout.RawKey(pin.DT(first.Time), partition, first.Offset, last.Offset)
 	recs := make([]RawRecord, len(msgs))
 	for i, m := range msgs {
 		recs[i] = RawRecord{

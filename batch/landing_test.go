@@ -20,6 +20,7 @@ import (
 	"pinpipe/consume"
 	"pinpipe/internal/testenv"
 	"pinpipe/lake"
+	"pinpipe/lake/layout"
 	"pinpipe/synth"
 )
 
@@ -138,7 +139,7 @@ func (e *landingEnv) assertLandedExactlyOnce() []RawObject {
 		if len(recs) == 0 {
 			e.t.Fatalf("%s is empty", o.Key)
 		}
-		if first, last := recs[0], recs[len(recs)-1]; RawKey(o.DT, int(first.Partition), first.Offset, last.Offset) != o.Key {
+		if first, last := recs[0], recs[len(recs)-1]; layout.RawKey(o.DT, int(first.Partition), first.Offset, last.Offset) != o.Key {
 			e.t.Errorf("%s holds partition %d offsets %d-%d", o.Key, first.Partition, first.Offset, last.Offset)
 		}
 		for i, r := range recs {
@@ -326,8 +327,8 @@ func TestLandingSplitsABatchThatSpansMidnight(t *testing.T) {
 
 	objs := e.assertLandedExactlyOnce()
 	want := []string{
-		RawKey(midnight.Add(-time.Hour).Format(time.DateOnly), 0, 0, 2),
-		RawKey(midnight.Format(time.DateOnly), 0, 3, 6),
+		layout.RawKey(midnight.Add(-time.Hour).Format(time.DateOnly), 0, 0, 2),
+		layout.RawKey(midnight.Format(time.DateOnly), 0, 3, 6),
 	}
 	if len(objs) != len(want) || objs[0].Key != want[0] || objs[1].Key != want[1] {
 		t.Fatalf("objects %+v, want %v", objs, want)

@@ -11,6 +11,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"pinpipe/lake"
+	"pinpipe/lake/layout"
 )
 
 // rawRowGroup caps a row group's rows. A raw object holds at most
@@ -81,12 +82,12 @@ type RawObject struct {
 // RawObjects lists the raw zone's objects for day dt (YYYY-MM-DD), or for
 // every day when dt == "", ordered by day, then partition, then first offset,
 // so each partition's objects of a day come in offset order. Objects whose
-// names RawKey did not make are skipped. Returns an empty slice when the
+// names are not raw parts as layout.RawKey writes them are skipped. Returns an empty slice when the
 // zone has none.
 func RawObjects(ctx context.Context, s *lake.Store, dt string) ([]RawObject, error) {
-	prefix := "raw/"
+	prefix := layout.Raw.Prefix()
 	if dt != "" {
-		prefix = "raw/dt=" + dt + "/"
+		prefix = layout.Raw.DayPrefix(dt)
 	}
 	objs, err := s.List(ctx, prefix)
 	if err != nil {
@@ -94,11 +95,11 @@ func RawObjects(ctx context.Context, s *lake.Store, dt string) ([]RawObject, err
 	}
 	out := make([]RawObject, 0, len(objs))
 	for _, o := range objs {
-		d, p, first, last, ok := ParseRawKey(o.Key)
-		if !ok {
+		k, ok := layout.Parse(o.Key)
+		if !ok || k.Kind != layout.RawPart {
 			continue
 		}
-		out = append(out, RawObject{Object: o, DT: d, Partition: p, First: first, Last: last})
+		out = append(out, RawObject{Object: o, DT: k.DT, Partition: k.Partition, First: k.First, Last: k.Last})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]

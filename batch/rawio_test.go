@@ -11,6 +11,7 @@ import (
 	"pinpipe/batch"
 	"pinpipe/internal/testenv"
 	"pinpipe/lake"
+	"pinpipe/lake/layout"
 	"pinpipe/synth"
 )
 
@@ -63,12 +64,12 @@ func TestRawObjectsListsEachPartitionInOffsetOrder(t *testing.T) {
 	s, err := lake.Open(ctx, testenv.S3(t))
 	testenv.Must(t, err)
 	// Partition 10 sorts before 2 by name, and offset 9 before 10 only
-	// because RawKey pads them.
+	// because layout.RawKey pads them.
 	keys := []string{
-		batch.RawKey("2024-05-02", 10, 0, 4),
-		batch.RawKey("2024-05-02", 2, 10, 19),
-		batch.RawKey("2024-05-02", 2, 0, 9),
-		batch.RawKey("2024-05-01", 2, 0, 0),
+		layout.RawKey("2024-05-02", 10, 0, 4),
+		layout.RawKey("2024-05-02", 2, 10, 19),
+		layout.RawKey("2024-05-02", 2, 0, 9),
+		layout.RawKey("2024-05-01", 2, 0, 0),
 		"raw/dt=2024-05-02/_SUCCESS",
 	}
 	for _, k := range keys {

@@ -12,6 +12,7 @@ import (
 	"pinpipe/cmd"
 	"pinpipe/internal/testenv"
 	"pinpipe/lake"
+	"pinpipe/lake/layout"
 	"pinpipe/synth"
 )
 
@@ -45,7 +46,7 @@ func TestBatchCommandRunsADayAndExitsNonZeroWhenRefused(t *testing.T) {
 	}
 	var obj bytes.Buffer
 	testenv.Must(t, batch.WriteRaw(&obj, recs))
-	testenv.Must(t, s.Put(context.Background(), batch.RawKey("2024-05-01", 0, 0, 49), &obj))
+	testenv.Must(t, s.Put(context.Background(), layout.RawKey("2024-05-01", 0, 0, 49), &obj))
 
 	var stdout, stderr bytes.Buffer
 	env := cmd.Env{Stdout: &stdout, Stderr: &stderr, Getenv: getenv}
@@ -55,7 +56,7 @@ func TestBatchCommandRunsADayAndExitsNonZeroWhenRefused(t *testing.T) {
 	if out := stdout.String(); !strings.Contains(out, "for 2024-05-01 succeeded") || !strings.Contains(out, "50 rows in, 50 out, 0 rejected") {
 		t.Fatalf("pinpipe batch printed %q", out)
 	}
-	objs, err := s.List(context.Background(), batch.CuratedPrefix("2024-05-01"))
+	objs, err := s.List(context.Background(), layout.Curated.DayPrefix("2024-05-01"))
 	testenv.Must(t, err)
 	if len(objs) != 2 {
 		t.Fatalf("the curated zone of the day holds %d objects, want one part and its run's commit marker", len(objs))

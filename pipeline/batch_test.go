@@ -22,6 +22,7 @@ import (
 	"pinpipe/batch"
 	"pinpipe/internal/testenv"
 	"pinpipe/lake"
+	"pinpipe/lake/layout"
 	"pinpipe/pin"
 	"pinpipe/pipeline"
 	"pinpipe/synth"
@@ -77,7 +78,7 @@ func TestBatchLaneFromPostedPinsToTheServingReads(t *testing.T) {
 	var obj bytes.Buffer
 	testenv.Must(t, batch.WriteRaw(&obj, []batch.RawRecord{{Topic: cfg.Topic, Partition: 999, Offset: 5,
 		Timestamp: raw[0].Timestamp, Value: `{"index":"one","unique_id":"x","category":"art"}`}}))
-	testenv.Must(t, p.Lake.Put(ctx, batch.RawKey(dt, 999, 5, 5), &obj))
+	testenv.Must(t, p.Lake.Put(ctx, layout.RawKey(dt, 999, 5, 5), &obj))
 
 	// The first run waits after the curated write, so a second request for
 	// the day meets it running.

@@ -25,6 +25,7 @@ import (
 
 	"pinpipe/batch"
 	"pinpipe/config"
+	"pinpipe/lake/layout"
 	"pinpipe/pipeline"
 	"pinpipe/synth"
 )
@@ -96,7 +97,7 @@ func main() {
 // after removing what an earlier run left there. Returns the number of
 // objects.
 func writeRawDay(ctx context.Context, r *pipeline.BatchRunner, dt string, n, perObject, dupEvery int) int {
-	old, err := r.Lake.List(ctx, "raw/dt="+dt+"/")
+	old, err := r.Lake.List(ctx, layout.Raw.DayPrefix(dt))
 	check(err)
 	keys := make([]string, len(old))
 	for i, o := range old {
@@ -136,7 +137,7 @@ func writeRawDay(ctx context.Context, r *pipeline.BatchRunner, dt string, n, per
 				Value:     string(v),
 			}
 		}
-		key := batch.RawKey(dt, part, offsets[part], offsets[part]+int64(len(recs))-1)
+		key := layout.RawKey(dt, part, offsets[part], offsets[part]+int64(len(recs))-1)
 		offsets[part] += int64(len(recs))
 		objects++
 		g.Go(func() error {
