@@ -19,6 +19,7 @@ import (
 	"pinpipe/batch"
 	"pinpipe/internal/testenv"
 	"pinpipe/lake"
+	"pinpipe/lake/layout"
 	"pinpipe/pin"
 	"pinpipe/query"
 	"pinpipe/server"
@@ -156,7 +157,7 @@ func (st *stack) putCurated(dt, run string, n int, pins []pin.Cleaned) string {
 	st.t.Helper()
 	var buf bytes.Buffer
 	testenv.Must(st.t, batch.WriteCurated(&buf, pins))
-	key := batch.CuratedKey(dt, run, n)
+	key := layout.CuratedKey(dt, run, n)
 	testenv.Must(st.t, st.lake.Put(context.Background(), key, &buf))
 	return key
 }
@@ -166,7 +167,7 @@ func (st *stack) putRaw(dt string, recs []batch.RawRecord) string {
 	st.t.Helper()
 	var buf bytes.Buffer
 	testenv.Must(st.t, batch.WriteRaw(&buf, recs))
-	key := batch.RawKey(dt, int(recs[0].Partition), recs[0].Offset, recs[len(recs)-1].Offset)
+	key := layout.RawKey(dt, int(recs[0].Partition), recs[0].Offset, recs[len(recs)-1].Offset)
 	testenv.Must(st.t, st.lake.Put(context.Background(), key, &buf))
 	return key
 }

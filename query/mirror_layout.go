@@ -8,49 +8,49 @@ import (
 	"time"
 
 	"pinpipe/lake"
+	"pinpipe/lake/layout"
 )
 
-// The zones the mirror copies, as key prefixes of the lake.
-const (
-	zoneCurated = "curated"
-	zoneRaw     = "raw"
-)
+// mirrorZones are the zones the mirror copies; the rejected zone is not
+// queryable.
+var mirrorZones = []layout.Zone{layout.Curated, layout.Raw}
 
 // object is one lake object the mirror should hold locally.
 type object struct {
-	Key  string // curated/dt=2026-11-24/part-<run>-0.parquet
+	Key  string // curated/dt=2026-11-24/part-<run>-0000.parquet
 	ETag string
 	Size int64
-	Zone string // curated or raw
-	DT   string // 2026-11-24
-	Rel  string // its local path under the mirror directory, slash-separated
+	Zone layout.Zone // curated or raw
+	DT   string      // 2026-11-24
+	Run  string      // a curated part's run ID; "" for other objects
+	Rel  string      // its local path under the mirror directory, slash-separated
 }
 
-// day names a zone's day partition: "curated/dt=2026-11-24".
-func (o object) day() string { return o.Zone + "/dt=" + o.DT }
+// day names a zone's day partition: "curated/dt=2026-11-24/".
+func (o object) day() string { return o.Zone.DayPrefix(o.DT) }
 
-// parseObject reads a lake key of the form <zone>/dt=<day>/<name>.parquet.
-// Returns ok=false for any other key (markers, temporary objects, deeper
-// paths, names that could escape the mirror directory).
+// parseObject reads a lake key of the form <zone>/dt=<day>/<name>.parquet
+// in a zone the mirror copies, whoever wrote it. Returns ok=false for any
+// other key (markers, temporary objects, deeper paths, names that could
+// escape the mirror directory or hold the '~' of its local names).
 func parseObject(o lake.Object) (object, bool) {
-	parts := strings.Split(o.Key, "/")
-	if len(parts) != 3 || (parts[0] != zoneCurated && parts[0] != zoneRaw) {
+	k, ok := layout.Parse(o.Key)
+	if !ok || (k.Zone != layout.Curated && k.Zone != layout.Raw) {
 		return object{}, false
 	}
-	dt, ok := strings.CutPrefix(parts[1], "dt=")
-	if !ok || !validDay(dt) {
-		return object{}, false
-	}
-	name := parts[2]
-	stem, ok := strings.CutSuffix(name, ".parquet")
-	if !ok || stem == "" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, "~\\\x00") {
+	stem, ok := strings.CutSuffix(k.Name, ".parquet")
+	if !ok || stem == "" || strings.HasPrefix(k.Name, ".") || strings.ContainsAny(k.Name, "~\\\x00") {
 		return object{}, false
 	}
 	etag := cleanETag(o)
-	return object{
-		Key: o.Key, ETag: etag, Size: o.Size, Zone: parts[0], DT: dt,
-		Rel: parts[0] + "/" + parts[1] + "/" + stem + "~" + etag + ".parquet",
-	}, true
+	obj := object{
+		Key: o.Key, ETag: etag, Size: o.Size, Zone: k.Zone, DT: k.DT,
+		Rel: k.Zone.DayPrefix(k.DT) + stem + "~" + etag + ".parquet",
+	}
+	if k.Kind == layout.CuratedPart {
+		obj.Run = k.Run
+	}
+	return obj, true
 }
 
 // parseLocal reads a local mirror path made by parseObject back into the
@@ -91,37 +91,8 @@ func cleanETag(o lake.Object) string {
 	return b.String()
 }
 
-func validDay(dt string) bool {
-	_, err := time.Parse(time.DateOnly, dt)
-	return err == nil
-}
-
-// curatedRun returns the run id of a curated object's name
-// part-<run-id>-<n>.parquet, or ok=false when the name is not of that form.
-func curatedRun(key string) (string, bool) {
-	stem := strings.TrimSuffix(path.Base(key), ".parquet")
-	rest, ok := strings.CutPrefix(stem, "part-")
-	i := strings.LastIndexByte(rest, '-')
-	if !ok || i <= 0 || i == len(rest)-1 || strings.Trim(rest[i+1:], "0123456789") != "" {
-		return "", false
-	}
-	return rest[:i], true
-}
-
-// committedRun reads a batch run's commit marker
-// curated/dt=<day>/_committed-<run-id>. Returns ok=false for any other key.
-func committedRun(key string) (dt, run string, ok bool) {
-	parts := strings.Split(key, "/")
-	if len(parts) != 3 || parts[0] != zoneCurated {
-		return "", "", false
-	}
-	dt, ok1 := strings.CutPrefix(parts[1], "dt=")
-	run, ok2 := strings.CutPrefix(parts[2], "_committed-")
-	if !ok1 || !ok2 || !validDay(dt) || run == "" {
-		return "", "", false
-	}
-	return dt, run, true
-}
+// validDay reports whether dt is a day as the lake writes it (YYYY-MM-DD).
+func validDay(dt string) bool { return layout.ValidDay(dt) }
 
 // choose returns the objects a query should see, from one listing of each
 // zone: every raw object, and for each curated day only the objects of one
@@ -137,18 +108,15 @@ func choose(listing []lake.Object) []object {
 	newest := map[string]string{}    // curated day → newest run id by name
 	committed := map[string]string{} // curated day → newest committed run id
 	for _, lo := range listing {
-		if dt, run, ok := committedRun(lo.Key); ok {
-			if run > committed[dt] {
-				committed[dt] = run
+		if k, ok := layout.Parse(lo.Key); ok && k.Kind == layout.Commit {
+			if k.Run > committed[k.DT] {
+				committed[k.DT] = k.Run
 			}
 			continue
 		}
 		o, ok := parseObject(lo)
-		if !ok || o.Zone != zoneCurated {
-			continue
-		}
-		if run, ok := curatedRun(o.Key); ok && run > newest[o.DT] {
-			newest[o.DT] = run
+		if ok && o.Run != "" && o.Run > newest[o.DT] {
+			newest[o.DT] = o.Run
 		}
 	}
 	for dt, run := range committed {
@@ -160,10 +128,8 @@ func choose(listing []lake.Object) []object {
 		if !ok || seen[o.Key] {
 			continue
 		}
-		if o.Zone == zoneCurated {
-			if run, hasRun := curatedRun(o.Key); newest[o.DT] != "" && (!hasRun || run != newest[o.DT]) {
-				continue
-			}
+		if o.Zone == layout.Curated && newest[o.DT] != "" && o.Run != newest[o.DT] {
+			continue
 		}
 		seen[o.Key] = true
 		out = append(out, o)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"pinpipe/lake"
+	"pinpipe/lake/layout"
 )
 
 // errRaced means an object changed or vanished between the listing and its
@@ -34,12 +35,11 @@ func (m *Mirror) refresh(ctx context.Context) error {
 
 func (m *Mirror) refreshOnce(ctx context.Context) error {
 	// Both zones at once: the listing is what a query waits for.
-	zones := []string{zoneCurated, zoneRaw}
-	lists := make([][]lake.Object, len(zones))
+	lists := make([][]lake.Object, len(mirrorZones))
 	g, gctx := errgroup.WithContext(ctx)
-	for i, zone := range zones {
+	for i, zone := range mirrorZones {
 		g.Go(func() (err error) {
-			if lists[i], err = m.store.List(gctx, zone+"/"); err != nil {
+			if lists[i], err = m.store.List(gctx, zone.Prefix()); err != nil {
 				return fmt.Errorf("mirror: list %s zone: %w", zone, err)
 			}
 			return nil
@@ -104,7 +104,7 @@ func (m *Mirror) publishLocked(objs []object) {
 	for _, f := range files {
 		f.snaps++
 		abs := filepath.Join(m.o.Dir, filepath.FromSlash(f.Rel))
-		if f.Zone == zoneCurated {
+		if f.Zone == layout.Curated {
 			s.Curated = append(s.Curated, abs)
 		} else {
 			s.Raw = append(s.Raw, abs)

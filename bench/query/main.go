@@ -25,6 +25,7 @@ import (
 
 	"pinpipe/config"
 	"pinpipe/lake"
+	"pinpipe/lake/layout"
 	"pinpipe/pipeline"
 )
 
@@ -150,7 +151,7 @@ func generate(ctx context.Context, dir string, rows, days int) []string {
 	perDay := rows / days
 	for d := range days {
 		dt := time.Date(2026, 11, 10+d, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
-		files = append(files, filepath.Join(dir, "curated", "dt="+dt, "part-20261201T080000Z-0000.parquet"))
+		files = append(files, filepath.Join(dir, filepath.FromSlash(layout.CuratedKey(dt, "20261201T080000Z", 0))))
 	}
 	marker := filepath.Join(dir, fmt.Sprintf("generated-%d-%d", rows, days))
 	if _, err := os.Stat(marker); err == nil {
