@@ -84,8 +84,10 @@ const (
 // every day partition. Returns false for impossible dates (2026-02-30) and
 // other spellings (2026-2-3).
 func ValidDay(dt string) bool {
-	t, err := time.Parse(time.DateOnly, dt)
-	return err == nil && t.Format(time.DateOnly) == dt
+	// time.Parse takes exactly four digits of year and two of month and
+	// day for this layout, so what it accepts is already in this form.
+	_, err := time.Parse(time.DateOnly, dt)
+	return err == nil
 }
 
 // ValidRun reports whether run can name a run in a key: it is not empty and
@@ -224,14 +226,14 @@ func parseCuratedName(name string) (run string, n int, ok bool) {
 		return "", 0, false
 	}
 	run, digits := stem[:i], stem[i+1:]
-	v, ok := parseDigits(digits)
-	if !ok || !ValidRun(run) || v > int64(maxInt) || fmt.Sprintf("%04d", v) != digits {
+	// %04d pads to four digits and never zero-pads a longer number.
+	padded := len(digits) == 4 || len(digits) > 4 && digits[0] != '0'
+	v, err := strconv.Atoi(digits)
+	if !padded || err != nil || strings.Trim(digits, "0123456789") != "" || !ValidRun(run) {
 		return "", 0, false
 	}
-	return run, int(v), true
+	return run, v, true
 }
-
-const maxInt = int(^uint(0) >> 1)
 
 // parseDigits reads a non-empty string of ASCII digits. Returns ok=false for
 // anything else (signs included) and for values past int64.

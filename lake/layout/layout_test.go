@@ -186,3 +186,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParse reads one key of each kind, as the landing's resume and the
+// mirror's refresh do for every object they list.
+func BenchmarkParse(b *testing.B) {
+	keys := []string{
+		RawKey("2026-11-24", 3, 0, 9999),
+		CuratedKey("2026-11-24", "20261125T080000.000001Z-3fa2c1", 1),
+		CommitKey("2026-11-24", "20261125T080000.000001Z-3fa2c1"),
+		RejectedKey("2026-11-24", "20261125T080000.000001Z-3fa2c1"),
+	}
+	for i := 0; b.Loop(); i++ {
+		if _, ok := Parse(keys[i%len(keys)]); !ok {
+			b.Fatal("refused a key it formatted")
+		}
+	}
+}
