@@ -327,3 +327,99 @@ func (l *limited) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TestEmbeddedStreamStoreRepairsItselfOnOpen breaks the stand-in's file the
+// ways an unclean stop can (a duplicate row, aggregates that disagree with
+// the rows), reopens it, and checks the store is exact again and without
+// indexes.
+func TestEmbeddedStreamStoreRepairsItselfOnOpen(t *testing.T) {
+	if os.Getenv(crashDirEnv) != "" {
+		t.Skip("in the child")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := stream.OpenDuckDB(ctx, dir, testenv.Log(t))
+	testenv.Must(t, err)
+	for i := range 3 {
+		ps, rej := crashBatch(i)
+		testenv.Must(t, s.Write(ctx, ps, rej))
+	}
+	testenv.Must(t, s.Close())
+
+	db, err := sql.Open("duckdb", filepath.Join(dir, "stream.duckdb"))
+	testenv.Must(t, err)
+	for _, q := range []string{
+		`INSERT INTO pinterest.pins SELECT * FROM pinterest.pins LIMIT 5`,
+		`UPDATE pinterest.pins_by_category SET pins = pins + 7`,
+		`DELETE FROM pinterest.pins_by_minute WHERE minute = (SELECT min(minute) FROM pinterest.pins_by_minute)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	testenv.Must(t, db.Close())
+
+	crashVerify(t, dir, 2, 2)
+	db, err = sql.Open("duckdb", filepath.Join(dir, "stream.duckdb"))
+	testenv.Must(t, err)
+	defer db.Close()
+	if n := count(t, db, `SELECT count(*) FROM duckdb_indexes() WHERE schema_name = 'pinterest'`); n != 0 {
+		t.Errorf("%d indexes on the stand-in's tables, want none", n)
+	}
+}
+
+// TestEmbeddedStreamStoreMovesAnUnreadableFileAside checks that a store
+// file DuckDB cannot open is moved aside and replaced, and that a write-ahead
+// log it cannot replay costs only what the log held.
+func TestEmbeddedStreamStoreMovesAnUnreadableFileAside(t *testing.T) {
+	if os.Getenv(crashDirEnv) != "" {
+		t.Skip("in the child")
+	}
+	ctx := context.Background()
+	t.Run("file", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "stream.duckdb")
+		testenv.Must(t, os.WriteFile(path, []byte("not a database, but written over one by accident of a crash"), 0o644))
+		crashVerify(t, dir, 0, 1) // a new store, then batches 0 and 1
+		aside, _ := filepath.Glob(path + ".broken-*")
+		if len(aside) != 1 {
+			t.Fatalf("moved aside: %q, want the one broken file", aside)
+		}
+	})
+	t.Run("log", func(t *testing.T) {
+		dir := t.TempDir()
+		s, err := stream.OpenDuckDB(ctx, dir, testenv.Log(t))
+		testenv.Must(t, err)
+		for i := range 2 {
+			ps, rej := crashBatch(i)
+			testenv.Must(t, s.Write(ctx, ps, rej))
+		}
+		testenv.Must(t, s.Close()) // a checkpoint: the file holds both batches
+		wal := filepath.Join(dir, "stream.duckdb.wal")
+		testenv.Must(t, os.WriteFile(wal, []byte("\x01\x02garbage where a log was"), 0o644))
+		crashVerify(t, dir, 2, 2) // the file's batches 0 and 1 survive
+	})
+}
+
+// TestEmbeddedStreamStoreReportsWhenUnusable opens the stand-in where no
+// file can be made and checks that it says so through Check and EUNAVAILABLE
+// reads instead of failing only in the lane's retries.
+func TestEmbeddedStreamStoreReportsWhenUnusable(t *testing.T) {
+	if os.Getenv(crashDirEnv) != "" {
+		t.Skip("in the child")
+	}
+	ctx := context.Background()
+	s, err := stream.OpenDuckDB(ctx, "/proc/self/fdinfo", testenv.Log(t)) // even root cannot create files here
+	testenv.Must(t, err)
+	defer s.Close()
+	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), "unusable") {
+		t.Errorf("Check = %v, want an error saying the store is unusable", err)
+	}
+	if _, err := s.Stats(ctx); pin.ErrorCode(err) != pin.EUNAVAILABLE {
+		t.Errorf("Stats: %v, want code %s", err, pin.EUNAVAILABLE)
+	}
+	ps, rej := crashBatch(0)
+	if err := s.Write(ctx, ps, rej); err == nil {
+		t.Error("Write succeeded on an unusable store")
+	}
+}
