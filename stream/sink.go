@@ -65,9 +65,9 @@ const newer = `(b.kafka_partition = p.kafka_partition AND b.kafka_offset > p.kaf
      OR b.kafka_partition <> p.kafka_partition AND b.ingested_at > p.ingested_at)`
 
 // deltaSelect is the body of stream_delta: one row per batch row that will
-// change pins, with its category and minute, and those of the row it
-// replaces (NULL for a new pin).
-const deltaSelect = `SELECT b.category, date_trunc('minute', b.ingested_at) AS minute,
+// change pins, with its unique_id, category and minute, and those of the row
+// it replaces (NULL for a new pin).
+const deltaSelect = `SELECT b.unique_id, b.category, date_trunc('minute', b.ingested_at) AS minute,
        p.category AS old_category, date_trunc('minute', p.ingested_at) AS old_minute
 FROM stream_batch b LEFT JOIN pinterest.pins p ON p.unique_id = b.unique_id
 WHERE p.unique_id IS NULL OR ` + newer
