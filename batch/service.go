@@ -108,12 +108,19 @@ func (s *Service) Close() {
 	s.wg.Wait()
 }
 
+// MaxActiveRuns bounds the runs one process holds queued or running at
+// once; past it StartRun refuses with ETOOMANY.
+const MaxActiveRuns = 16
+
 // StartRun queues a run for date (YYYY-MM-DD) and returns it at once; it
 // runs in the background when no other run is running. Returns an
 // ECONFLICT error when a run for date is queued or running, EINVALID for a
-// malformed date or one in the future, EUNAVAILABLE after shutdown began.
+// malformed date or one in the future, ENOTFOUND when the raw zone holds
+// nothing for date (a run would only empty the day), ETOOMANY when
+// MaxActiveRuns runs are queued or running, EUNAVAILABLE after shutdown
+// began or when the raw zone cannot be listed.
 func (s *Service) StartRun(ctx context.Context, date, trigger string) (Run, error) {
-	run, err := s.begin(date, trigger, true)
+	run, err := s.begin(ctx, date, trigger, true)
 	if err != nil {
 		return Run{}, err
 	}
@@ -128,7 +135,7 @@ func (s *Service) StartRun(ctx context.Context, date, trigger string) (Run, erro
 // run; progress, when not nil, follows it. Returns the same errors as
 // StartRun, and an error holding the run's error when the run failed.
 func (s *Service) RunNow(ctx context.Context, date, trigger string, progress func(Progress)) (Run, error) {
-	run, err := s.begin(date, trigger, false)
+	run, err := s.begin(ctx, date, trigger, false)
 	if err != nil {
 		return Run{}, err
 	}
@@ -141,13 +148,16 @@ func (s *Service) RunNow(ctx context.Context, date, trigger string, progress fun
 
 // begin checks date and registers a queued run for it; background adds
 // the goroutine that will run it to the ones Close waits for.
-func (s *Service) begin(date, trigger string, background bool) (Run, error) {
+func (s *Service) begin(ctx context.Context, date, trigger string, background bool) (Run, error) {
 	d, err := time.Parse(time.DateOnly, date)
 	if err != nil {
 		return Run{}, pin.Errorf(pin.EINVALID, "The date must be a day as YYYY-MM-DD, got %q.", date)
 	}
 	if today := time.Now().UTC().Format(time.DateOnly); d.Format(time.DateOnly) > today {
 		return Run{}, pin.Errorf(pin.EINVALID, "The date %s is in the future (today is %s UTC); there are no pins for it yet.", date, today)
+	}
+	if err := s.checkRawDay(ctx, date); err != nil {
+		return Run{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -157,6 +167,9 @@ func (s *Service) begin(date, trigger string, background bool) (Run, error) {
 	if id, ok := s.active[date]; ok {
 		return Run{}, pin.Errorf(pin.ECONFLICT, "A run for %s is already queued or running (id %s); wait for it to finish (GET /batch/runs/%s).", date, id, id)
 	}
+	if len(s.active) >= MaxActiveRuns {
+		return Run{}, pin.Errorf(pin.ETOOMANY, "%d batch runs are already queued or running, the most pinpipe holds at once; start this one when some have finished (GET /batch/runs).", len(s.active))
+	}
 	run := Run{ID: newRunID(time.Now()), Date: date, Trigger: trigger, Status: StatusQueued}
 	s.active[date] = run.ID
 	s.pending[run.ID] = run
@@ -164,6 +177,23 @@ func (s *Service) begin(date, trigger string, background bool) (Run, error) {
 		s.wg.Add(1)
 	}
 	return run, nil
+}
+
+// checkRawDay returns ENOTFOUND when the raw zone holds no object for
+// date: a run would find no pins and replace the day's curated and serving
+// rows with nothing. Returns EUNAVAILABLE when the zone cannot be listed.
+func (s *Service) checkRawDay(ctx context.Context, date string) error {
+	if s.o.Job.Lake == nil {
+		return nil
+	}
+	objs, err := RawObjects(ctx, s.o.Job.Lake, date)
+	if err != nil {
+		return pin.Errorf(pin.EUNAVAILABLE, "The raw zone could not be listed to find the pins of %s: %v. Check GET /readyz, then retry.", date, err)
+	}
+	if len(objs) == 0 {
+		return pin.Errorf(pin.ENOTFOUND, "The raw zone holds no pins for %s, so there is nothing to run. Pins accepted within the last PINPIPE_LANDING_INTERVAL may not have landed yet; retry then.", date)
+	}
+	return nil
 }
 
 // execute waits for the run slot, runs the job, records the outcome and

@@ -208,3 +208,69 @@ func TestServiceMarksRunsAStoppedProcessLeftUnfinishedAsFailed(t *testing.T) {
 		t.Fatalf("a finished run was changed: %+v", r)
 	}
 }
+
+func TestServiceRefusesADayTheRawZoneDoesNotHold(t *testing.T) {
+	ctx := context.Background()
+	s := openLake(t)
+	writeDayOfRaw(t, s)
+	svc := newService(t, newJob(t, s, openServing(t)))
+	for _, start := range []func() error{
+		func() error { _, err := svc.StartRun(ctx, "2024-04-30", batch.TriggerAPI); return err },
+		func() error { _, err := svc.RunNow(ctx, "2024-04-30", batch.TriggerCLI, nil); return err },
+	} {
+		err := start()
+		if pin.ErrorCode(err) != pin.ENOTFOUND || !strings.Contains(pin.ErrorMessage(err), "raw zone holds no pins for 2024-04-30") {
+			t.Errorf("a run for a day without raw objects: got %v, want ENOTFOUND saying the raw zone holds none", err)
+		}
+	}
+	if runs, err := svc.Runs(ctx, 10); err != nil || len(runs) != 0 {
+		t.Fatalf("runs after refused starts: %+v, %v; want none", runs, err)
+	}
+}
+
+func TestServiceHoldsAtMostMaxActiveRunsQueuedOrRunning(t *testing.T) {
+	ctx := context.Background()
+	s := openLake(t)
+	t0 := time.Date(2024, 6, 1, 9, 0, 0, 0, time.UTC)
+	var days []string
+	for i := range batch.MaxActiveRuns + 1 {
+		day := t0.AddDate(0, 0, i)
+		days = append(days, day.Format(time.DateOnly))
+		putRaw(t, s, days[i], synthRecords(1, 0, int64(i), day))
+	}
+	job := newJob(t, s, openServing(t))
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	job.AfterCurated = func(ctx context.Context) error {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return ctx.Err()
+	}
+	svc := newService(t, job)
+	defer close(release)
+
+	first, err := svc.StartRun(ctx, days[0], batch.TriggerAPI)
+	testenv.Must(t, err)
+	<-entered // one run running, held
+	for _, day := range days[1:batch.MaxActiveRuns] {
+		_, err := svc.StartRun(ctx, day, batch.TriggerAPI)
+		testenv.Must(t, err)
+	}
+	_, err = svc.StartRun(ctx, days[batch.MaxActiveRuns], batch.TriggerAPI)
+	if pin.ErrorCode(err) != pin.ETOOMANY || !strings.Contains(pin.ErrorMessage(err), "GET /batch/runs") {
+		t.Fatalf("run %d while %d are queued or running: got %v, want ETOOMANY", batch.MaxActiveRuns+1, batch.MaxActiveRuns, err)
+	}
+	runs, err := svc.Runs(ctx, 100)
+	testenv.Must(t, err)
+	if len(runs) != batch.MaxActiveRuns {
+		t.Fatalf("%d runs recorded, want %d", len(runs), batch.MaxActiveRuns)
+	}
+	if got, err := svc.Run(ctx, first.ID); err != nil || got.Status != batch.StatusRunning {
+		t.Fatalf("first run: %+v %v, want running", got, err)
+	}
+}

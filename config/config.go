@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,6 +24,14 @@ type Config struct {
 	Addr    string // HTTP listen address
 	DataDir string // root of every embedded default's data
 	APIKey  string // when set, API routes need "Authorization: Bearer <key>"
+
+	// AllowedHosts are the Host header values the server answers besides
+	// IP addresses and localhost: "name" (any port) or "name:port"; "*"
+	// for any.
+	AllowedHosts []string
+	// AllowedOrigins are the web origins ("https://app.example.com") whose
+	// pages may post and query, besides pinpipe's own.
+	AllowedOrigins []string
 
 	KafkaBrokers []string // empty: the embedded Kafka-protocol broker
 	Topic        string
@@ -76,6 +86,14 @@ var settings = []setting{
 	{"PINPIPE_ADDR", "127.0.0.1:8000", "HTTP listen address", func(c *Config, v string) error { c.Addr = v; return nil }},
 	{"PINPIPE_DATA_DIR", "./data", "directory for the embedded defaults' data and the lake mirror", func(c *Config, v string) error { c.DataDir = v; return nil }},
 	{"PINPIPE_API_KEY", "", "when set, API routes need 'Authorization: Bearer <key>'", func(c *Config, v string) error { c.APIKey = v; return nil }},
+	{"PINPIPE_ALLOWED_HOSTS", "", "comma-separated host names (name or name:port, * for any) the server answers besides IP addresses and localhost", func(c *Config, v string) error {
+		c.AllowedHosts = list(v)
+		return validHosts(c.AllowedHosts)
+	}},
+	{"PINPIPE_ALLOWED_ORIGINS", "", "comma-separated origins (scheme://host[:port]) whose web pages may post and query, besides pinpipe's own", func(c *Config, v string) error {
+		c.AllowedOrigins = list(v)
+		return validOrigins(c.AllowedOrigins)
+	}},
 	{"PINPIPE_KAFKA_BROKERS", "", "comma-separated Kafka bootstrap brokers (empty: embedded broker)", func(c *Config, v string) error { c.KafkaBrokers = list(v); return nil }},
 	{"PINPIPE_TOPIC", "pins", "Kafka topic of accepted pins", func(c *Config, v string) error { c.Topic = v; return nil }},
 	{"PINPIPE_GROUP_PREFIX", "pinpipe", "prefix of the lanes' Kafka consumer groups (<prefix>-landing, <prefix>-stream)", func(c *Config, v string) error { c.GroupPrefix = v; return nil }},
@@ -208,6 +226,41 @@ func durSetter(f func(*Config, time.Duration)) func(*Config, string) error {
 		f(c, d)
 		return nil
 	}
+}
+
+// validHosts checks each entry is "*", a host name or IP, or one of those
+// with a port.
+func validHosts(hosts []string) error {
+	for _, h := range hosts {
+		if h == "*" {
+			continue
+		}
+		name := h
+		if host, port, err := net.SplitHostPort(h); err == nil {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return fmt.Errorf("%q: the port must be a number from 1 to 65535", h)
+			}
+			name = host
+		}
+		name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+		if name == "" || strings.ContainsAny(name, "/:@ *") && net.ParseIP(name) == nil {
+			return fmt.Errorf("%q: want a host name such as pinpipe.example.com or pinpipe.example.com:8000, without a scheme or path", h)
+		}
+	}
+	return nil
+}
+
+// validOrigins checks each entry is an http or https origin,
+// scheme://host[:port], as browsers send it in the Origin header.
+func validOrigins(origins []string) error {
+	for _, o := range origins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+			u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("%q: want an origin such as https://dash.example.com or http://localhost:3000 (scheme, host and port only, no trailing slash)", o)
+		}
+	}
+	return nil
 }
 
 func validCron(v string) error {

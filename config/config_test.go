@@ -53,10 +53,35 @@ func TestLoadNamesTheSettingOfABadValue(t *testing.T) {
 		{nil, []string{"--landing-max-records", "-3"}, "PINPIPE_LANDING_MAX_RECORDS (from --landing-max-records)"},
 		{map[string]string{"PINPIPE_BATCH_CRON": "every day"}, nil, "PINPIPE_BATCH_CRON"},
 		{map[string]string{"PINPIPE_S3_ENDPOINT": "http://s3:9000"}, nil, "AWS_ACCESS_KEY_ID"},
+		{map[string]string{"PINPIPE_ALLOWED_HOSTS": "https://pinpipe.example.com"}, nil, "PINPIPE_ALLOWED_HOSTS"},
+		{map[string]string{"PINPIPE_ALLOWED_HOSTS": "pinpipe.example.com:99999"}, nil, "PINPIPE_ALLOWED_HOSTS"},
+		{map[string]string{"PINPIPE_ALLOWED_ORIGINS": "https://dash.example.com/"}, nil, "PINPIPE_ALLOWED_ORIGINS"},
+		{map[string]string{"PINPIPE_ALLOWED_ORIGINS": "dash.example.com"}, nil, "PINPIPE_ALLOWED_ORIGINS"},
+		{map[string]string{"PINPIPE_ALLOWED_ORIGINS": "ftp://dash.example.com"}, nil, "PINPIPE_ALLOWED_ORIGINS"},
 	} {
 		_, err := load(t, tt.env, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("env %v args %v: error %v, want one naming %q", tt.env, tt.args, err, tt.want)
 		}
+	}
+}
+
+func TestLoadReadsAllowedHostsAndOrigins(t *testing.T) {
+	env := map[string]string{
+		"PINPIPE_ALLOWED_HOSTS":   "pinpipe.example.com, pinpipe.lan:8000,[::1]:8000,*",
+		"PINPIPE_ALLOWED_ORIGINS": "https://dash.example.com,http://localhost:3000",
+	}
+	c, err := load(t, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.AllowedHosts, "|"); got != "pinpipe.example.com|pinpipe.lan:8000|[::1]:8000|*" {
+		t.Errorf("AllowedHosts = %q", got)
+	}
+	if got := strings.Join(c.AllowedOrigins, "|"); got != "https://dash.example.com|http://localhost:3000" {
+		t.Errorf("AllowedOrigins = %q", got)
+	}
+	if c, err := load(t, nil); err != nil || c.AllowedHosts != nil || c.AllowedOrigins != nil {
+		t.Errorf("defaults: hosts %q origins %q err %v, want none", c.AllowedHosts, c.AllowedOrigins, err)
 	}
 }

@@ -94,8 +94,9 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Pipeli
 
 	o := p.opts
 	o.Log, o.Registry, o.APIKey, o.MaxBodyBytes, o.Producer = log, reg, cfg.APIKey, cfg.MaxBodyBytes, p.Producer
+	o.Addr, o.AllowedHosts, o.AllowedOrigins, o.QueryTimeout = p.Addr, cfg.AllowedHosts, cfg.AllowedOrigins, cfg.QueryTimeout
 	p.Server = server.New(o)
-	p.httpSrv = &http.Server{Handler: p.Server, ReadHeaderTimeout: 10 * time.Second}
+	p.httpSrv = p.Server.HTTPServer()
 	p.httpDone = make(chan error, 1)
 	go func() { p.httpDone <- p.httpSrv.Serve(ln) }()
 	log.Info("pinpipe is serving", slog.String("url", "http://"+p.Addr), slog.String("dashboard", "http://"+p.Addr+"/"))

@@ -39,12 +39,16 @@ func (s *Server) handleStartRun(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errBatchOff)
 		return
 	}
+	if err := checkContentType(r, jsonTypes); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var req struct {
 		Date string `json:"date"`
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
 	if err != nil {
-		s.writeError(w, r, pin.Errorf(pin.EINVALID, "The request body could not be read: %v.", err))
+		s.writeError(w, r, s.readError(err))
 		return
 	}
 	if len(body) > 0 {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 
 	"pinpipe/pin"
 )
@@ -13,6 +14,10 @@ import (
 // request is validated before anything is produced; 202 means Kafka
 // acknowledged every record.
 func (s *Server) handlePostPins(w http.ResponseWriter, r *http.Request) {
+	if err := checkContentType(r, pinTypes); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -21,7 +26,7 @@ func (s *Server) handlePostPins(w http.ResponseWriter, r *http.Request) {
 				"The request body is larger than %d bytes (PINPIPE_MAX_BODY_BYTES). Split the pins into smaller requests; `pinpipe load` does this for you.", s.MaxBodyBytes))
 			return
 		}
-		s.writeError(w, r, pin.Errorf(pin.EINVALID, "The request body could not be read: %v.", err))
+		s.writeError(w, r, s.readError(err))
 		return
 	}
 	recs, err := pin.ParseRequest(body, isNDJSON(r.Header.Get("Content-Type")))
@@ -42,11 +47,9 @@ func (s *Server) handlePostPins(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]int{"accepted": len(recs)})
 }
 
+// isNDJSON reports whether contentType is one of the NDJSON types of
+// pinTypes (all but application/json).
 func isNDJSON(contentType string) bool {
 	mt, _, _ := mime.ParseMediaType(contentType)
-	switch mt {
-	case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines":
-		return true
-	}
-	return false
+	return mt != "application/json" && slices.Contains(pinTypes, mt)
 }

@@ -206,6 +206,7 @@ func TestPostPinsAnswers503WithRetryAfterWhenKafkaIsUnreachable(t *testing.T) {
 	srv := server.New(server.Options{Log: testenv.Log(t), Registry: reg, MaxBodyBytes: 1 << 20, Producer: prod})
 	body := `{"index":1,"unique_id":"fbe53c66-3442-4773-b19e-d3ec6f54dddf","category":"travel"}`
 	req, _ := http.NewRequest("POST", "/pins", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
 	rec := &recorder{header: http.Header{}}
 	srv.ServeHTTP(rec, req)
 	if rec.status != http.StatusServiceUnavailable || rec.header.Get("Retry-After") == "" {

@@ -20,6 +20,9 @@ var codes = map[string]int{
 	pin.ETOOMANY:      http.StatusTooManyRequests,
 	pin.EUNAUTHORIZED: http.StatusUnauthorized,
 	pin.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	eMisdirected:      http.StatusMisdirectedRequest,
+	eMediaType:        http.StatusUnsupportedMediaType,
+	eSlowBody:         http.StatusRequestTimeout,
 }
 
 // Problem is an RFC 9457 problem details object.
@@ -59,6 +62,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "5")
 	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", "1")
+	case http.StatusRequestTimeout:
+		// The rest of a late body may still come; do not read it as the
+		// next request.
+		w.Header().Set("Connection", "close")
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)

@@ -10,6 +10,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -37,31 +38,41 @@ var errQueryOff = pin.Errorf(pin.EUNAVAILABLE, "The query lane is not running in
 // GET /query?sql=...&limit=... with the rows as JSON, or as CSV when the
 // request accepts text/csv (or says format=csv). Rows are written as
 // DuckDB hands them over; an error after the first row cuts the response
-// short rather than ending it as if complete.
+// short rather than ending it as if complete. The answer must be written
+// within the query timeout of the request's body: a client that stops
+// reading loses its connection then, and with it the query's slot.
 func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if s.Query == nil {
 		s.writeError(w, r, errQueryOff)
 		return
 	}
-	sql, limit, err := readQueryRequest(r)
+	sql, limit, err := s.readQueryRequest(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(s.QueryTimeout))
+	cw := &errWriter{ResponseWriter: w}
 	var out queryWriter
 	if wantsCSV(r) {
-		out = &csvResult{w: w, start: start}
+		out = &csvResult{w: cw, start: start}
 	} else {
-		out = &jsonResult{w: w, start: start}
+		out = &jsonResult{w: cw, start: start}
 	}
 	truncated, err := s.Query.Query(r.Context(), sql, limit, out)
 	if err != nil {
 		if !out.started() {
+			// The query used up the time: leave the problem its own.
+			_ = rc.SetWriteDeadline(time.Now().Add(s.limits.write))
 			s.writeError(w, r, err)
 			return
 		}
-		if r.Context().Err() == nil {
+		switch {
+		case cw.err != nil:
+			s.log.Info("query: the client did not take the answer in time; the query was stopped", slog.Any("err", cw.err))
+		case r.Context().Err() == nil:
 			s.log.Warn("query failed after its first rows were sent", slog.Any("err", err))
 		}
 		panic(http.ErrAbortHandler)
@@ -71,23 +82,43 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// errWriter keeps the first error writing the answer to the client.
+type errWriter struct {
+	http.ResponseWriter
+	err error
+}
+
+func (w *errWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}
+
 // readQueryRequest returns the SQL and row limit of a query request.
 // Returns EINVALID, saying what to send, when either is missing or wrong.
-func readQueryRequest(r *http.Request) (string, int, error) {
+func (s *Server) readQueryRequest(r *http.Request) (string, int, error) {
 	q := r.URL.Query()
 	sql, limitText := q.Get("sql"), q.Get("limit")
 	var limit *int
 	if r.Method == http.MethodPost {
+		if err := checkContentType(r, queryTypes); err != nil {
+			return "", 0, err
+		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxSQLBytes+1))
 		if err != nil {
-			return "", 0, pin.Errorf(pin.EINVALID, "The request body could not be read: %v.", err)
+			return "", 0, s.readError(err)
 		}
 		if len(body) > maxSQLBytes {
 			return "", 0, pin.Errorf(pin.ETOOLARGE, "The query is larger than %d bytes; send a shorter statement.", maxSQLBytes)
 		}
 		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		switch {
-		case ct == "text/plain" || ct == "application/sql":
+		case ct == "application/sql":
+			// Not text/plain: a browser sends that from any page without
+			// asking first; application/sql needs a CORS preflight, which
+			// pinpipe never grants.
 			sql = string(body)
 		case len(strings.TrimSpace(string(body))) > 0:
 			var req struct {
@@ -209,13 +240,17 @@ func (c *csvResult) Columns(names, _ []string) error {
 	c.w.WriteHeader(http.StatusOK)
 	c.buf = bufio.NewWriterSize(c.w, 32<<10)
 	c.csv = csv.NewWriter(c.buf)
-	return c.csv.Write(names)
+	header := make([]string, len(names))
+	for i, n := range names {
+		header[i] = defuseFormula(n)
+	}
+	return c.csv.Write(header)
 }
 
 func (c *csvResult) Row(values []any) error {
 	c.cells = c.cells[:0]
 	for _, v := range values {
-		c.cells = append(c.cells, query.CellText(v))
+		c.cells = append(c.cells, defuseFormula(query.CellText(v)))
 	}
 	c.rows++
 	return c.csv.Write(c.cells)
@@ -236,6 +271,23 @@ func (c *csvResult) finish(truncated bool) error {
 	h.Set("X-Pinpipe-Elapsed-Ms", elapsedMS(c.start))
 	return err
 }
+
+// defuseFormula returns cell with a leading single quote when a
+// spreadsheet opening the CSV would read it as a formula: when it starts
+// with =, +, -, @, a tab or a carriage return and is not a plain number
+// (-5 and +1.5e3 stay as they are). This is OWASP's advice against CSV
+// injection; the JSON answer always carries the exact value.
+func defuseFormula(cell string) string {
+	if cell == "" || !strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+		return cell
+	}
+	if plainNumber.MatchString(cell) {
+		return cell
+	}
+	return "'" + cell
+}
+
+var plainNumber = regexp.MustCompile(`^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$`)
 
 func elapsedMS(start time.Time) string {
 	ms := float64(time.Since(start).Microseconds()) / 1000

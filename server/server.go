@@ -6,7 +6,6 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -43,6 +42,17 @@ type Options struct {
 	Registry     *prometheus.Registry
 	APIKey       string
 	MaxBodyBytes int64
+	// Addr is the address the server listens on; beyond loopback without
+	// an API key, New logs a warning.
+	Addr string
+	// AllowedHosts are Host names answered besides IP addresses and
+	// localhost ("name", "name:port" or "*"); AllowedOrigins are web
+	// origins trusted besides the server's own (PINPIPE_ALLOWED_*).
+	AllowedHosts   []string
+	AllowedOrigins []string
+	// QueryTimeout bounds a query request from its body read to its last
+	// byte written (PINPIPE_QUERY_TIMEOUT); 0 means 30 s.
+	QueryTimeout time.Duration
 	Producer     Producer
 	Batch        BatchService  // nil: the batch routes answer 503
 	Serving      Serving       // nil: the serving routes answer 503
@@ -56,6 +66,10 @@ type Server struct {
 	Options
 	log      *slog.Logger
 	mux      *http.ServeMux
+	hosts    hostGuard
+	origins  *http.CrossOriginProtection
+	ready    readyLog
+	limits   limits
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
@@ -67,6 +81,9 @@ func New(o Options) *Server {
 		Options: o,
 		log:     o.Log,
 		mux:     http.NewServeMux(),
+		hosts:   newHostGuard(o.AllowedHosts),
+		origins: http.NewCrossOriginProtection(),
+		limits:  defaultLimits,
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "pinpipe_http_requests_total", Help: "HTTP requests by route and status.",
 		}, []string{"route", "code"}),
@@ -75,21 +92,32 @@ func New(o Options) *Server {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"route"}),
 	}
+	if s.QueryTimeout <= 0 {
+		s.QueryTimeout = 30 * time.Second
+	}
+	for _, origin := range o.AllowedOrigins {
+		if err := s.origins.AddTrustedOrigin(origin); err != nil {
+			s.log.Error("http: PINPIPE_ALLOWED_ORIGINS: origin ignored", slog.Any("err", err))
+		}
+	}
+	s.warnIfExposed()
 	open := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, s.instrument(pattern, h)) }
 	auth := func(pattern string, h http.HandlerFunc) {
 		s.mux.Handle(pattern, s.instrument(pattern, s.requireKey(h)))
 	}
 
-	auth("POST /pins", s.handlePostPins)
+	// guarded: routes that change state or run a query refuse
+	// cross-origin browser requests.
+	auth("POST /pins", s.guarded(s.handlePostPins))
 	auth("GET /pins/{unique_id}", s.handleGetPin)
 	auth("GET /categories/{category}/top", s.handleTopByCategory)
-	auth("POST /batch/runs", s.handleStartRun)
+	auth("POST /batch/runs", s.guarded(s.handleStartRun))
 	auth("GET /batch/runs", s.handleListRuns)
 	auth("GET /batch/runs/{id}", s.handleGetRun)
 	auth("GET /stream/recent", s.handleStreamRecent)
 	auth("GET /stream/stats", s.handleStreamStats)
-	auth("POST /query", s.handleQuery)
-	auth("GET /query", s.handleQuery)
+	auth("POST /query", s.guarded(s.handleQuery))
+	auth("GET /query", s.guarded(s.handleQuery))
 	auth("GET /openapi.json", s.handleOpenAPI)
 	open("GET /healthz", s.handleHealthz)
 	open("GET /readyz", s.handleReadyz)
@@ -98,25 +126,22 @@ func New(o Options) *Server {
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
-
-// requireKey refuses a request without the API key when one is configured.
-func (s *Server) requireKey(next http.HandlerFunc) http.HandlerFunc {
-	if s.APIKey == "" {
-		return next
-	}
-	want := []byte("Bearer " + s.APIKey)
-	return func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="pinpipe"`)
-			s.writeError(w, r, pin.Errorf(pin.EUNAUTHORIZED,
-				"This pinpipe needs an API key: send the header \"Authorization: Bearer <key>\" with the key set in PINPIPE_API_KEY."))
+// ServeHTTP implements http.Handler. Every request gets its deadlines
+// (see limits.go), and is refused with 421 when it names a host the server
+// does not answer for; the probes and metrics (/healthz, /readyz,
+// /metrics) answer under any name, as orchestrators and scrapers address
+// the service by names of their own.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.setDeadlines(w, r)
+	switch r.URL.Path {
+	case "/healthz", "/readyz", "/metrics":
+	default:
+		if err := s.checkHost(r); err != nil {
+			s.writeError(w, r, err)
 			return
 		}
-		next(w, r)
 	}
+	s.mux.ServeHTTP(w, r)
 }
 
 // instrument counts and times requests by route, and turns a panic into a

@@ -2,8 +2,10 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -121,6 +123,36 @@ func TestDashboardShowsPipelineDataAndAnswersQueries(t *testing.T) {
 			t.Errorf("the page is %d px wide on a 390 px screen", w)
 		}
 		shoot(t, tb, "dashboard-phone.png")
+		if p := tb.problems(); len(p) > 0 {
+			t.Errorf("the page wrote %d console errors:\n%s", len(p), strings.Join(p, "\n"))
+		}
+	})
+
+	t.Run("long fields", func(t *testing.T) {
+		// A pin whose title is 55 000 characters (under the 64 KiB a field may
+		// hold): the list polls it cut.
+		const uid = "0b5c6a44-1f7e-4c1e-9a59-5d0c1f6b2a11"
+		title := strings.Repeat("long title ", 5000)
+		body, _ := json.Marshal(map[string]any{"index": 1, "unique_id": uid, "category": "travel", "title": title})
+		var accepted struct{ Accepted int }
+		if status := d.call(t, "POST", "/pins", "application/json", body, &accepted); status != http.StatusAccepted {
+			t.Fatalf("POST /pins with a long title = %d", status)
+		}
+		tb := newTab(t, browser)
+		row := `#recent-pins tbody tr[data-uid="` + uid + `"]`
+		tb.do(t, "await the long pin in the newest pins", wait,
+			chromedp.Navigate(d.base+"/"),
+			chromedp.WaitReady(chromedp.CSS(row)))
+		shown := eval[string](t, tb, `document.querySelector('`+row+` td.title').textContent`)
+		if want := title[:200] + "\u2026"; shown != want {
+			t.Errorf("the list shows a title of %d characters (%.30q…), want the first 200 and an ellipsis", len([]rune(shown)), shown)
+		}
+		tb.do(t, "open the long pin", wait,
+			chromedp.Click(chromedp.CSS(row)),
+			chromedp.WaitVisible(chromedp.CSS("#pin-dialog[open]")))
+		if n := eval[int](t, tb, `document.querySelector('#pin-dialog').textContent.length`); n > 5000 {
+			t.Errorf("the pin's dialog holds %d characters, want the title cut", n)
+		}
 		if p := tb.problems(); len(p) > 0 {
 			t.Errorf("the page wrote %d console errors:\n%s", len(p), strings.Join(p, "\n"))
 		}

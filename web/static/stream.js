@@ -7,6 +7,11 @@ import { $, fill, DASH, fmtInt, fmtRate, fmtSeconds, fmtTime, h, isNum, parseTim
 
 const MINUTE = 60e3;
 const RATE_WINDOW_MS = 30e3;
+// The server cuts each text of the newest pins to this many characters
+// (a pin's fields may be tens of KiB each, and the list is polled every
+// few seconds); the whole pin is at GET /pins/{unique_id} after its day's
+// batch run.
+const MAX_CHARS = 200;
 
 // Every field of a cleaned pin, in the documented column order.
 const PIN_FIELDS = ['id_index', 'title', 'category', 'unique_id', 'description', 'poster_name',
@@ -118,7 +123,7 @@ export function createStream() {
   }
 
   async function pollRecent() {
-    const pins = await getJSON('stream/recent?n=20');
+    const pins = await getJSON(`stream/recent?n=20&max_chars=${MAX_CHARS}`);
     const list = Array.isArray(pins) ? pins : [];
     const body = $('#recent-pins tbody');
     if (!list.length) {
@@ -169,8 +174,8 @@ function pinRow(p, fresh) {
   },
   cell(p.ingested_at != null ? h('time', { datetime: p.ingested_at, text: fmtTime(p.ingested_at) }) : null, { class: 'nowrap' }),
   cell(p.category != null ? h('span', { class: 'cat', text: p.category }) : null),
-  cell(p.title, { class: 'clip title', title: p.title ?? null }),
-  cell(p.poster_name, { class: 'clip poster' }),
+  cell(clip(p.title), { class: 'clip title', title: clip(p.title) }),
+  cell(clip(p.poster_name), { class: 'clip poster' }),
   cell(isNum(p.follower_count) ? fmtInt(p.follower_count) : null, { class: 'num' }),
   cell(tagChips(p.tags, 2), { class: 'nowrap' }),
   cell(p.is_image_or_video, { class: 'clip media' }),
@@ -179,18 +184,24 @@ function pinRow(p, fresh) {
   return tr;
 }
 
+// clip cuts a text to MAX_CHARS, in case a server sends more than asked.
+function clip(v) {
+  if (typeof v !== 'string' || v.length <= MAX_CHARS) return v ?? null;
+  return `${v.slice(0, MAX_CHARS)}\u2026`;
+}
+
 function fieldValue(key, v) {
   if (v == null || v === '') return h('span', { class: 'null', text: DASH });
   if (key === 'tags') return tagChips(v, Infinity) ?? h('span', { class: 'null', text: DASH });
   if (key === 'image_src' && /^https?:\/\//.test(v)) return h('a', { href: v, target: '_blank', rel: 'noopener noreferrer', text: v });
   if (key === 'ingested_at') return `${v} (${fmtTime(v)} local)`;
   if (key === 'follower_count' && isNum(v)) return fmtInt(v);
-  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return clip(typeof v === 'object' ? JSON.stringify(v) : String(v));
 }
 
 function showPin(p) {
   const dialog = $('#pin-dialog');
-  $('#pin-dialog-title').textContent = p.title ?? `Pin ${p.id_index ?? ''}`;
+  $('#pin-dialog-title').textContent = clip(p.title) ?? `Pin ${p.id_index ?? ''}`;
   const keys = [...PIN_FIELDS, ...Object.keys(p).filter((k) => !PIN_FIELDS.includes(k))];
   fill($('#pin-fields'), ...keys.flatMap((k) => [h('dt', { text: k }), h('dd', {}, fieldValue(k, p[k]))]));
   if (!dialog.open) dialog.showModal();

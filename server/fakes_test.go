@@ -1,0 +1,255 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"pinpipe/batch"
+	"pinpipe/internal/testenv"
+	"pinpipe/pin"
+	"pinpipe/query"
+	"pinpipe/server"
+	"pinpipe/stream"
+)
+
+// Small fakes of the lanes, so route tests run the real server in
+// milliseconds and see exactly what reached each lane.
+
+// fakeProducer accepts every pin and counts them.
+type fakeProducer struct {
+	mu       sync.Mutex
+	accepted int
+}
+
+func (p *fakeProducer) Produce(_ context.Context, recs []pin.Record) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.accepted += len(recs)
+	return nil
+}
+
+func (p *fakeProducer) Rejected(int) {}
+
+func (p *fakeProducer) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.accepted
+}
+
+// fakeBatch queues every run it is asked for.
+type fakeBatch struct {
+	mu   sync.Mutex
+	runs []batch.Run
+}
+
+func (b *fakeBatch) StartRun(_ context.Context, date, trigger string) (batch.Run, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := batch.Run{ID: date + "-" + trigger, Date: date, Trigger: trigger, Status: batch.StatusQueued}
+	b.runs = append(b.runs, r)
+	return r, nil
+}
+
+func (b *fakeBatch) Runs(context.Context, int) ([]batch.Run, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]batch.Run(nil), b.runs...), nil
+}
+
+func (b *fakeBatch) Run(_ context.Context, id string) (batch.Run, error) {
+	return batch.Run{}, pin.Errorf(pin.ENOTFOUND, "no run %s", id)
+}
+
+func (b *fakeBatch) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.runs)
+}
+
+// fakeStream answers the real-time view with fixed pins.
+type fakeStream struct{ pins []pin.Cleaned }
+
+func (s *fakeStream) Recent(_ context.Context, n int) ([]pin.Cleaned, error) {
+	return s.pins[:min(n, len(s.pins))], nil
+}
+
+func (s *fakeStream) Stats(context.Context) (stream.Stats, error) {
+	return stream.Stats{Total: int64(len(s.pins))}, nil
+}
+
+// fakeQuerier behaves like the query engine where slots are concerned: it
+// holds one of its slots while it hands rows to out, answers ETOOMANY when
+// none is free, and stops at the first error out returns. Each query
+// answers rows rows of columns (i BIGINT, v VARCHAR); rowValues, when
+// set, gives each row instead.
+type fakeQuerier struct {
+	slots     chan struct{}
+	rows      int
+	cell      string
+	rowValues [][]any
+	columns   []string
+
+	mu   sync.Mutex
+	sqls []string
+}
+
+func newFakeQuerier(slots, rows int, cell string) *fakeQuerier {
+	return &fakeQuerier{slots: make(chan struct{}, slots), rows: rows, cell: cell}
+}
+
+func (q *fakeQuerier) Query(ctx context.Context, sql string, limit int, out query.Result) (bool, error) {
+	select {
+	case q.slots <- struct{}{}:
+	default:
+		return false, pin.Errorf(pin.ETOOMANY, "%d queries are already running; retry in a moment.", cap(q.slots))
+	}
+	defer func() { <-q.slots }()
+	q.mu.Lock()
+	q.sqls = append(q.sqls, sql)
+	q.mu.Unlock()
+	cols := q.columns
+	if cols == nil {
+		cols = []string{"i", "v"}
+	}
+	types := make([]string, len(cols))
+	for i := range types {
+		types[i] = "VARCHAR"
+	}
+	if err := out.Columns(cols, types); err != nil {
+		return false, err
+	}
+	if q.rowValues != nil {
+		for _, r := range q.rowValues {
+			if err := out.Row(r); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	}
+	for i := range min(q.rows, limit) {
+		if err := out.Row([]any{int64(i), q.cell}); err != nil {
+			return false, err
+		}
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+	}
+	return q.rows > limit, nil
+}
+
+func (q *fakeQuerier) received() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]string(nil), q.sqls...)
+}
+
+// fakes are the lanes one test server uses.
+type fakes struct {
+	producer *fakeProducer
+	batch    *fakeBatch
+	stream   *fakeStream
+	query    *fakeQuerier
+}
+
+// serve starts a server.Server over fresh fakes (o's lanes, when set, are
+// kept) on 127.0.0.1 and returns its base URL; it stops when the test
+// ends. tune, when not nil, is called on the server before it serves.
+func serve(t *testing.T, o server.Options, tune func(*server.Server)) (string, *fakes) {
+	t.Helper()
+	f := &fakes{producer: &fakeProducer{}, batch: &fakeBatch{}, stream: &fakeStream{}, query: newFakeQuerier(4, 3, "x")}
+	if o.Log == nil {
+		o.Log = testenv.Log(t)
+	}
+	o.Registry = prometheus.NewRegistry()
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.Producer == nil {
+		o.Producer = f.producer
+	}
+	if o.Batch == nil {
+		o.Batch = f.batch
+	}
+	if o.Stream == nil {
+		o.Stream = f.stream
+	}
+	if o.Query == nil {
+		o.Query = f.query
+	} else if q, ok := o.Query.(*fakeQuerier); ok {
+		f.query = q
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	testenv.Must(t, err)
+	if o.Addr == "" {
+		o.Addr = ln.Addr().String()
+	}
+	s := server.New(o)
+	if tune != nil {
+		tune(s)
+	}
+	hs := s.HTTPServer()
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	return "http://" + ln.Addr().String(), f
+}
+
+// req is one request of a route test.
+type req struct {
+	method, path, contentType, body string
+	header                          map[string]string
+	host                            string // "" for the URL's
+}
+
+// send makes r against base and returns the answer; it fails the test
+// only when no answer came.
+func send(t *testing.T, base string, r req) answer {
+	t.Helper()
+	hr, err := http.NewRequest(r.method, base+r.path, strings.NewReader(r.body))
+	testenv.Must(t, err)
+	if r.body == "" {
+		hr.Body, hr.ContentLength = http.NoBody, 0
+	}
+	if r.contentType != "" {
+		hr.Header.Set("Content-Type", r.contentType)
+	}
+	for k, v := range r.header {
+		hr.Header.Set(k, v)
+	}
+	if r.host != "" {
+		hr.Host = r.host
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(hr)
+	testenv.Must(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("%s %s: reading the answer: %v", r.method, r.path, err)
+	}
+	return answer{resp.StatusCode, resp.Header.Get("Content-Type"), data}
+}
+
+// problemDetail returns the detail of a problem answer, failing the test
+// when a is not application/problem+json with status.
+func problemDetail(t *testing.T, a answer, status int) string {
+	t.Helper()
+	if a.status != status || a.contentType != "application/problem+json" {
+		t.Fatalf("answer %d %q %s, want a %d problem", a.status, a.contentType, a.body, status)
+	}
+	var p server.Problem
+	testenv.Must(t, json.Unmarshal(a.body, &p))
+	if p.Status != status || p.Detail == "" {
+		t.Fatalf("problem %+v, want status %d with a detail", p, status)
+	}
+	return p.Detail
+}
