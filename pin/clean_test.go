@@ -13,13 +13,13 @@ func str(s string) *string { return &s }
 func i64(n int64) *int64   { return &n }
 func i32(n int32) *int32   { return &n }
 
-// samplePins reads the real records in the shared data directory, one line each.
+// samplePins reads the real sample records kept in testdata, one line each.
 func samplePins(t testing.TB) [][]byte {
 	t.Helper()
-	const path = "../../shared/data/sample_pins.jsonl"
+	const path = "testdata/sample_pins.jsonl"
 	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("the real sample pins are needed at %s (relative to pin/): %v", path, err)
+		t.Fatalf("read the real sample pins: %v", err)
 	}
 	return bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
 }
