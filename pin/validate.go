@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -13,7 +14,8 @@ import (
 //   - index: a JSON integer >= 0 that fits in int64, written without fraction
 //     or exponent (12, not "12", 12.0 or 1.2e1);
 //   - unique_id: a UUID string in the 8-4-4-4-12 hex form, either case;
-//   - category: a string that is not empty or blank;
+//   - category: a string with at least one visible character (see visible),
+//     so not empty, blank, or made only of zero-width or format characters;
 //   - title, description, poster_name, follower_count, tag_list,
 //     is_image_or_video, image_src, save_location: a string or null;
 //   - downloaded: 0, 1 or null.
@@ -97,8 +99,11 @@ func decodePin(rec []byte, f *fields, base int, probs []FieldError) (Pin, []Fiel
 	}
 	if sp, ok := d.required(f, fCategory); ok {
 		p.Category = d.str(sp, fCategory)
-		if sp.kind != kindString || strings.TrimSpace(p.Category) == "" {
+		switch {
+		case sp.kind != kindString || p.Category == "":
 			d.problem(fCategory, "must be a non-empty string, got "+d.got(sp))
+		case !visible(p.Category):
+			d.problem(fCategory, "must contain a visible character (a letter, digit, punctuation mark or symbol); got "+d.got(sp)+", which has none")
 		}
 	}
 	var back *pinStrings
@@ -277,3 +282,33 @@ func isUUID(s string) bool {
 	}
 	return true
 }
+
+// visible reports whether s holds a character a reader can see: one of
+// Unicode's letters, marks, numbers, punctuation or symbols (categories L, M,
+// N, P, S). Spaces and separators (Z*), controls (Cc), format characters (Cf:
+// U+200B ZERO WIDTH SPACE, U+200D, U+2060, U+FEFF, bidi marks …), private-use
+// and unassigned code points do not count, and neither do the letters, marks
+// and symbols that render as nothing: variation selectors, the other
+// default-ignorable code points (U+3164 HANGUL FILLER, U+034F COMBINING
+// GRAPHEME JOINER, U+115F, U+FFA0 …) and U+2800 BRAILLE PATTERN BLANK.
+// Returns false for "".
+func visible(s string) bool {
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			if '!' <= r && r <= '~' {
+				return true
+			}
+			continue
+		}
+		if unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S) &&
+			!unicode.In(r, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) &&
+			r != brailleBlank {
+			return true
+		}
+	}
+	return false
+}
+
+// brailleBlank is U+2800 BRAILLE PATTERN BLANK, a symbol (So) that shows as
+// a space; it is a well-known way to make a name look empty.
+const brailleBlank = '\u2800'
