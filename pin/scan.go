@@ -42,13 +42,27 @@ func (e *syntaxError) Error() string { return e.msg }
 // scanner reads JSON from src. When keep is set, it appends what it reads to
 // out with insignificant whitespace removed; src[mark:pos] is read but not
 // yet appended.
+//
+// When maxField is above 0, record notes in oversized each unknown field of
+// the record whose name or value, as compact JSON, is longer than maxField
+// bytes; the caller empties oversized between records.
 type scanner struct {
-	src   []byte
-	pos   int
-	mark  int
-	keep  bool
-	out   []byte
-	depth int
+	src       []byte
+	pos       int
+	mark      int
+	keep      bool
+	out       []byte
+	depth     int
+	skipped   int // whitespace bytes skipped so far
+	maxField  int
+	oversized []oversized
+}
+
+// oversized is an unknown field whose name or value is too large.
+type oversized struct {
+	name   string // the field's name, shortened for a message
+	isName bool   // the name is too large, not the value
+	bytes  int    // the size of the name (quotes excluded) or of the value
 }
 
 // reset starts reading src from its first byte, keeping out.
@@ -68,6 +82,7 @@ func (s *scanner) skipSpace() {
 	for p < len(s.src) && isSpace(s.src[p]) {
 		p++
 	}
+	s.skipped += p - s.pos
 	s.pos, s.mark = p, p
 }
 
@@ -182,12 +197,19 @@ func (s *scanner) object(f *fields) error {
 			return err
 		}
 		id := fieldID(-1)
+		var key []byte
 		if f != nil {
-			key := s.src[keyStart+1 : s.pos-1]
+			key = s.src[keyStart+1 : s.pos-1]
 			if escaped {
 				key = appendUnescaped(buf[:0], key)
 			}
 			id = lookupField(key)
+		}
+		// An unknown field of the record counts its name and value as
+		// the raw zone will hold them: escapes kept, whitespace dropped.
+		checkSize := f != nil && id < 0 && s.maxField > 0
+		if checkSize && s.pos-keyStart-2 > s.maxField {
+			s.oversized = append(s.oversized, oversized{name: truncate(string(key)), isName: true, bytes: s.pos - keyStart - 2})
 		}
 		s.skipSpace()
 		if s.pos >= len(s.src) {
@@ -198,10 +220,13 @@ func (s *scanner) object(f *fields) error {
 		}
 		s.pos++
 		s.skipSpace()
-		start := s.pos
+		start, skipped := s.pos, s.skipped
 		k, escaped, err := s.value()
 		if err != nil {
 			return err
+		}
+		if n := s.pos - start - (s.skipped - skipped); checkSize && n > s.maxField {
+			s.oversized = append(s.oversized, oversized{name: truncate(string(key)), bytes: n})
 		}
 		if id >= 0 {
 			if sp := &f[id]; sp.kind != kindNone {

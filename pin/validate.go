@@ -22,7 +22,8 @@ import (
 //
 // Unknown fields are allowed; a known field given twice is an error (readers
 // disagree about which copy wins), and so is a known string field holding
-// U+0000 (Postgres text cannot store it). Field names match exactly.
+// U+0000 (Postgres text cannot store it). Field names match exactly. No size
+// limit applies here: ParseRequest bounds fields at the door (see Limits).
 //
 // Returns the pin, or an *Error with code EINVALID whose Message joins every
 // problem ("field \"index\" must be an integer >= 0, got string \"12\"; missing
@@ -47,7 +48,7 @@ func Validate(raw []byte) (Pin, error) {
 	case k != kindObject:
 		probs = []FieldError{{Message: "record must be a JSON object, got " + got(k, raw[start:end])}}
 	default:
-		p, probs = decodePin(raw[start:end], &f, start, nil)
+		p, probs = decodePin(raw[start:end], &f, start, 0, nil)
 	}
 	if len(probs) > 0 {
 		msgs := make([]string, len(probs))
@@ -85,10 +86,11 @@ type pinStrings struct {
 }
 
 // decodePin decodes and checks the known fields of the object rec, whose
-// spans in f are offsets into a text where rec starts at base. It appends
+// spans in f are offsets into a text where rec starts at base. A string field
+// longer than maxField bytes is a problem, unless maxField is 0. It appends
 // each problem (Record unset) to probs and returns them.
-func decodePin(rec []byte, f *fields, base int, probs []FieldError) (Pin, []FieldError) {
-	d := pinDecoder{text: string(rec), base: base, probs: probs}
+func decodePin(rec []byte, f *fields, base, maxField int, probs []FieldError) (Pin, []FieldError) {
+	d := pinDecoder{text: string(rec), base: base, max: maxField, probs: probs}
 	var p Pin
 	p.Index = d.index(f)
 	if sp, ok := d.required(f, fUniqueID); ok {
@@ -102,6 +104,7 @@ func decodePin(rec []byte, f *fields, base int, probs []FieldError) (Pin, []Fiel
 		switch {
 		case sp.kind != kindString || p.Category == "":
 			d.problem(fCategory, "must be a non-empty string, got "+d.got(sp))
+		case d.tooLong(fCategory, p.Category):
 		case !visible(p.Category):
 			d.problem(fCategory, "must contain a visible character (a letter, digit, punctuation mark or symbol); got "+d.got(sp)+", which has none")
 		}
@@ -129,6 +132,7 @@ func decodePin(rec []byte, f *fields, base int, probs []FieldError) (Pin, []Fiel
 			}
 			back.s[i] = d.str(sp, o.id)
 			*o.dst = &back.s[i]
+			d.tooLong(o.id, back.s[i])
 		default:
 			d.problem(o.id, "must be a string or null, got "+d.got(sp))
 		}
@@ -154,7 +158,33 @@ func decodePin(rec []byte, f *fields, base int, probs []FieldError) (Pin, []Fiel
 type pinDecoder struct {
 	text  string
 	base  int
+	max   int // the most bytes a string field may hold; 0: no limit
 	probs []FieldError
+}
+
+// tooLong reports whether the text s of a string field is longer than the
+// limit, and reports it as a problem if so.
+func (d *pinDecoder) tooLong(id fieldID, s string) bool {
+	if d.max <= 0 || len(s) <= d.max {
+		return false
+	}
+	d.probs = append(d.probs, fieldTooLong(fieldNames[id], len(s), d.max))
+	return true
+}
+
+// fieldTooLong is the problem of a field of n bytes where at most max may be.
+func fieldTooLong(name string, n, max int) FieldError {
+	return FieldError{Field: name, Message: fmt.Sprintf("field %s is %d bytes; the most a field may hold is %d bytes (PINPIPE_MAX_FIELD_BYTES)",
+		strconv.Quote(name), n, max)}
+}
+
+// problem describes an unknown field the scanner found too large.
+func (o oversized) problem(max int) FieldError {
+	if o.isName {
+		return FieldError{Field: o.name, Message: fmt.Sprintf("the name of field %s is %d bytes; the most a field name may hold is %d bytes (PINPIPE_MAX_FIELD_BYTES)",
+			strconv.Quote(o.name), o.bytes, max)}
+	}
+	return fieldTooLong(o.name, o.bytes, max)
 }
 
 func (d *pinDecoder) problem(id fieldID, msg string) {
