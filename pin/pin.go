@@ -40,7 +40,8 @@ type Record struct {
 // at, which is the number of records before it. Field is the JSON field name
 // (an unknown field's name longer than 40 characters is shortened, ending in
 // "…"), or "" when the problem is with the whole record (malformed JSON, not
-// an object). Message is a sentence a person can act on.
+// an object) or with an unknown field named "". Message is a sentence a
+// person can act on; it quotes the field's name.
 type FieldError struct {
 	Record  int    `json:"record"`
 	Line    int    `json:"line,omitempty"`

@@ -27,7 +27,8 @@ type Limits struct {
 	// MaxFieldBytes is the most bytes one field of a record may hold; 0 or
 	// less means DefaultMaxFieldBytes. A known string field (title,
 	// category, …) is measured as the UTF-8 text it decodes to, the size the
-	// stores keep; a known field of another type is bounded by its schema.
+	// stores keep; index, unique_id (a 36-byte UUID) and downloaded are
+	// bounded by the schema.
 	// An unknown field, kept only in the raw zone, is measured as JSON: its
 	// name and its value (an object or array as a whole) each as the compact
 	// JSON text Record.Raw holds.
