@@ -43,9 +43,10 @@ func (e *syntaxError) Error() string { return e.msg }
 // out with insignificant whitespace removed; src[mark:pos] is read but not
 // yet appended.
 //
-// When maxField is above 0, record notes in oversized each unknown field of
-// the record whose name or value, as compact JSON, is longer than maxField
-// bytes; the caller empties oversized between records.
+// When maxField is above 0 (which needs keep, as the sizes are read off
+// out), record notes in oversized each unknown field of the record whose
+// name or value, as compact JSON, is longer than maxField bytes; the caller
+// empties oversized between records.
 type scanner struct {
 	src       []byte
 	pos       int
@@ -53,7 +54,6 @@ type scanner struct {
 	keep      bool
 	out       []byte
 	depth     int
-	skipped   int // whitespace bytes skipped so far
 	maxField  int
 	oversized []oversized
 }
@@ -82,8 +82,12 @@ func (s *scanner) skipSpace() {
 	for p < len(s.src) && isSpace(s.src[p]) {
 		p++
 	}
-	s.skipped += p - s.pos
 	s.pos, s.mark = p, p
+}
+
+// written returns the length out has once what was read so far is flushed.
+func (s *scanner) written() int {
+	return len(s.out) + s.pos - s.mark
 }
 
 // flush appends what was read so far to out.
@@ -129,7 +133,7 @@ func describeByte(c byte) string {
 // raw is the value's compact copy in out, capacity-capped so appending to it
 // cannot overwrite a neighbour.
 func (s *scanner) record(f *fields) (k kind, start, end int, raw []byte, err error) {
-	start, outStart := s.pos, len(s.out)+s.pos-s.mark
+	start, outStart := s.pos, s.written()
 	if s.pos < len(s.src) && s.src[s.pos] == '{' {
 		k, err = kindObject, s.object(f)
 	} else {
@@ -220,13 +224,19 @@ func (s *scanner) object(f *fields) error {
 		}
 		s.pos++
 		s.skipSpace()
-		start, skipped := s.pos, s.skipped
+		start := s.pos
+		var outStart int
+		if checkSize {
+			outStart = s.written()
+		}
 		k, escaped, err := s.value()
 		if err != nil {
 			return err
 		}
-		if n := s.pos - start - (s.skipped - skipped); checkSize && n > s.maxField {
-			s.oversized = append(s.oversized, oversized{name: truncate(string(key)), bytes: n})
+		if checkSize {
+			if n := s.written() - outStart; n > s.maxField {
+				s.oversized = append(s.oversized, oversized{name: truncate(string(key)), bytes: n})
+			}
 		}
 		if id >= 0 {
 			if sp := &f[id]; sp.kind != kindNone {
