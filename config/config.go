@@ -55,7 +55,8 @@ type Config struct {
 	StreamMaxRecords int
 	StreamInterval   time.Duration
 
-	MaxBodyBytes int64
+	MaxBodyBytes  int64
+	MaxFieldBytes int // the most bytes one field of a POST /pins record may hold
 
 	QueryTimeout       time.Duration
 	QueryMemoryLimit   string
@@ -139,6 +140,7 @@ var settings = []setting{
 		}
 		return fmt.Errorf("want debug, info, warn or error, got %q", v)
 	}},
+	{"PINPIPE_MAX_FIELD_BYTES", "65536", "most bytes one field of a POST /pins record may hold; a longer one makes the request 400", intSetter(func(c *Config, n int) { c.MaxFieldBytes = n })},
 }
 
 // Load reads the configuration: each setting's default, overridden by its

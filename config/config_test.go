@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"pinpipe/config"
+	"pinpipe/pin"
 )
 
 func load(t *testing.T, env map[string]string, args ...string) (*config.Config, error) {
@@ -83,5 +84,18 @@ func TestLoadReadsAllowedHostsAndOrigins(t *testing.T) {
 	}
 	if c, err := load(t, nil); err != nil || c.AllowedHosts != nil || c.AllowedOrigins != nil {
 		t.Errorf("defaults: hosts %q origins %q err %v, want none", c.AllowedHosts, c.AllowedOrigins, err)
+	}
+}
+
+func TestLoadReadsTheMaxFieldBytes(t *testing.T) {
+	c, err := load(t, nil)
+	if err != nil || c.MaxFieldBytes != pin.DefaultMaxFieldBytes {
+		t.Fatalf("default MaxFieldBytes = %d (%v), want pin's default %d", c.MaxFieldBytes, err, pin.DefaultMaxFieldBytes)
+	}
+	if c, err := load(t, map[string]string{"PINPIPE_MAX_FIELD_BYTES": "1024"}); err != nil || c.MaxFieldBytes != 1024 {
+		t.Fatalf("from the environment: %v, %v", c, err)
+	}
+	if _, err := load(t, nil, "--max-field-bytes", "0"); err == nil || !strings.Contains(err.Error(), "PINPIPE_MAX_FIELD_BYTES (from --max-field-bytes)") {
+		t.Fatalf("a limit of 0: %v", err)
 	}
 }

@@ -48,6 +48,22 @@ func BenchmarkParseRequestNDJSON1000(b *testing.B) {
 	reportPins(b, 1000)
 }
 
+// BenchmarkParseRequestNDJSON1000UnknownFields is the NDJSON benchmark with
+// two unknown fields per pin, a string and a nested object, whose sizes the
+// field limit measures.
+func BenchmarkParseRequestNDJSON1000UnknownFields(b *testing.B) {
+	body := bytes.ReplaceAll(ndjson1000(b), []byte("}\n"),
+		[]byte(`, "source": "scraper-7", "scraped": {"at": "2021-01-01T00:00:00Z", "ids": [1, 2, 3], "ok": true}}`+"\n"))
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseRequest(body, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPins(b, 1000)
+}
+
 func BenchmarkParseRequestArray1000(b *testing.B) {
 	body := bytes.ReplaceAll(bytes.TrimSuffix(ndjson1000(b), []byte("\n")), []byte("\n"), []byte(",\n"))
 	body = append(append([]byte("[\n"), body...), "\n]"...)

@@ -37,9 +37,11 @@ type Record struct {
 // index, 0 for a single object, and for NDJSON the position among the
 // non-blank lines (Line then gives the 1-based line number). When the body
 // cannot be parsed past some point, Record is the position parsing stopped
-// at, which is the number of records before it. Field is the JSON field name,
-// or "" when the problem is with the whole record (malformed JSON, not an
-// object). Message is a sentence a person can act on.
+// at, which is the number of records before it. Field is the JSON field name
+// (an unknown field's name longer than 40 characters is shortened, ending in
+// "…"), or "" when the problem is with the whole record (malformed JSON, not
+// an object) or with an unknown field named "". Message is a sentence a
+// person can act on; it quotes the field's name.
 type FieldError struct {
 	Record  int    `json:"record"`
 	Line    int    `json:"line,omitempty"`

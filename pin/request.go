@@ -13,25 +13,62 @@ const MaxProblems = 100
 // summaryProblems is how many problems the error message itself quotes.
 const summaryProblems = 3
 
-// ParseRequest decodes a POST /pins body and validates every record (see
-// Validate for the schema). The body is one JSON object, a JSON array of
-// objects, or, when ndjson is true, NDJSON: one object per line, blank lines
-// skipped, "\r\n" accepted. A leading UTF-8 byte order mark is ignored.
+// DefaultMaxFieldBytes is the most bytes one field of a POST /pins record may
+// hold when Limits.MaxFieldBytes is 0: 64 KiB, far above any field of a real
+// pin (the longest, descriptions and tag lists, are a few hundred bytes).
+const DefaultMaxFieldBytes = 64 << 10
+
+// Limits bounds what ParseRequest accepts beyond the schema. The zero value
+// means the defaults.
+//
+// Only the door applies limits: Validate, which the lanes run on the raw
+// zone, does not, so records accepted before a limit was lowered stay valid.
+type Limits struct {
+	// MaxFieldBytes is the most bytes one field of a record may hold; 0 or
+	// less means DefaultMaxFieldBytes. A known string field (title,
+	// category, …) is measured as the UTF-8 text it decodes to, the size the
+	// stores keep; index, unique_id (a 36-byte UUID) and downloaded are
+	// bounded by the schema.
+	// An unknown field, kept only in the raw zone, is measured as JSON: its
+	// name and its value (an object or array as a whole) each as the compact
+	// JSON text Record.Raw holds.
+	MaxFieldBytes int
+}
+
+func (l Limits) maxField() int {
+	if l.MaxFieldBytes <= 0 {
+		return DefaultMaxFieldBytes
+	}
+	return l.MaxFieldBytes
+}
+
+// ParseRequest is Limits{}.ParseRequest: it parses with the default limits.
+func ParseRequest(body []byte, ndjson bool) ([]Record, error) {
+	return Limits{}.ParseRequest(body, ndjson)
+}
+
+// ParseRequest decodes a POST /pins body and validates every record: the
+// schema (see Validate) and the limits (see Limits). The body is one JSON
+// object, a JSON array of objects, or, when ndjson is true, NDJSON: one
+// object per line, blank lines skipped, "\r\n" accepted. A leading UTF-8
+// byte order mark is ignored.
 //
 // Returns every record in order, each Raw a compact copy of the client's
 // object, all sharing one buffer the size of body. When any record is bad it
 // returns nil and an *Error with code EINVALID: Message is a summary such as
 // `2 of 5 pins are invalid; nothing was accepted. record 1: field "index" must
-// be an integer >= 0, got string "12"; record 3: missing required field
-// "unique_id"`, and Detail is the []FieldError of every problem of every bad
-// record (at most MaxProblems; the message says when there were more).
+// be an integer >= 0, got string "12"; record 3: field "title" is 15728640
+// bytes; the most a field may hold is 65536 bytes (PINPIPE_MAX_FIELD_BYTES)`,
+// and Detail is the []FieldError of every problem of every bad record (at
+// most MaxProblems; the message says when there were more).
 // Malformed JSON is reported with its byte offset, line and column; in an
 // array or single object it ends the parse, on an NDJSON line it spoils only
 // that line. An empty body, an empty array or an NDJSON body of blank lines
 // is EINVALID with the message "the request holds no pins" and no Detail.
-func ParseRequest(body []byte, ndjson bool) ([]Record, error) {
+func (l Limits) ParseRequest(body []byte, ndjson bool) ([]Record, error) {
 	var p requestParser
-	p.sc.keep = true
+	p.maxField = l.maxField()
+	p.sc.keep, p.sc.maxField = true, p.maxField
 	p.sc.out = make([]byte, 0, len(body))
 	if ndjson {
 		p.recs = make([]Record, 0, bytes.Count(body, []byte{'\n'})+1)
@@ -46,16 +83,17 @@ func ParseRequest(body []byte, ndjson bool) ([]Record, error) {
 }
 
 type requestParser struct {
-	sc      scanner
-	v       scanned // the record being read
-	recs    []Record
-	probs   []FieldError // the listed problems, at most MaxProblems
-	scratch []FieldError // one record's problems
-	nprobs  int          // problems found, listed or not
-	total   int          // records seen
-	bad     int          // records with a problem
-	single  bool         // the body is one object
-	broken  bool         // malformed JSON stopped the parse
+	sc       scanner
+	v        scanned // the record being read
+	recs     []Record
+	probs    []FieldError // the listed problems, at most MaxProblems
+	scratch  []FieldError // one record's problems
+	nprobs   int          // problems found, listed or not
+	total    int          // records seen
+	bad      int          // records with a problem
+	single   bool         // the body is one object
+	broken   bool         // malformed JSON stopped the parse
+	maxField int          // Limits.MaxFieldBytes in effect
 }
 
 // bom is the UTF-8 byte order mark, which some Windows tools put at the start
@@ -166,6 +204,7 @@ type scanned struct {
 func (p *requestParser) read(n, line int) bool {
 	v := &p.v
 	v.fields = fields{}
+	p.sc.oversized = p.sc.oversized[:0]
 	var err error
 	v.kind, v.start, v.end, v.raw, err = p.sc.record(&v.fields)
 	p.total++
@@ -187,7 +226,10 @@ func (p *requestParser) check(n, line int) {
 		return
 	}
 	var pin Pin
-	pin, p.scratch = decodePin(src[v.start:v.end], &v.fields, v.start, p.scratch[:0])
+	pin, p.scratch = decodePin(src[v.start:v.end], &v.fields, v.start, p.maxField, p.scratch[:0])
+	for _, o := range p.sc.oversized {
+		p.scratch = append(p.scratch, o.problem(p.maxField))
+	}
 	if len(p.scratch) > 0 {
 		p.add(n, line)
 	} else if p.bad == 0 {

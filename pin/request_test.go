@@ -151,7 +151,7 @@ func TestParseRequestRejectsABadPin(t *testing.T) {
 		{"empty category", `{"index": 1, ` + u + `, "category": ""}`,
 			[]FieldError{{Field: "category", Message: `field "category" must be a non-empty string, got string ""`}}},
 		{"blank category", `{"index": 1, ` + u + `, "category": " \t"}`,
-			[]FieldError{{Field: "category", Message: `field "category" must be a non-empty string, got string " \t"`}}},
+			[]FieldError{{Field: "category", Message: `field "category" must contain a visible character (a letter, digit, punctuation mark or symbol); got string " \t", which has none`}}},
 		{"field given twice", `{"index": 1, ` + u + `, ` + c + `, "index": 2}`,
 			[]FieldError{{Field: "index", Message: `field "index" appears more than once`}}},
 		{"NUL in a string", `{"index": 1, ` + u + `, ` + c + `, "title": "a\u0000b"}`,

@@ -42,13 +42,27 @@ func (e *syntaxError) Error() string { return e.msg }
 // scanner reads JSON from src. When keep is set, it appends what it reads to
 // out with insignificant whitespace removed; src[mark:pos] is read but not
 // yet appended.
+//
+// When maxField is above 0 (which needs keep, as the sizes are read off
+// out), record notes in oversized each unknown field of the record whose
+// name or value, as compact JSON, is longer than maxField bytes; the caller
+// empties oversized between records.
 type scanner struct {
-	src   []byte
-	pos   int
-	mark  int
-	keep  bool
-	out   []byte
-	depth int
+	src       []byte
+	pos       int
+	mark      int
+	keep      bool
+	out       []byte
+	depth     int
+	maxField  int
+	oversized []oversized
+}
+
+// oversized is an unknown field whose name or value is too large.
+type oversized struct {
+	name   string // the field's name, shortened for a message
+	isName bool   // the name is too large, not the value
+	bytes  int    // the size of the name (quotes excluded) or of the value
 }
 
 // reset starts reading src from its first byte, keeping out.
@@ -69,6 +83,11 @@ func (s *scanner) skipSpace() {
 		p++
 	}
 	s.pos, s.mark = p, p
+}
+
+// written returns the length out has once what was read so far is flushed.
+func (s *scanner) written() int {
+	return len(s.out) + s.pos - s.mark
 }
 
 // flush appends what was read so far to out.
@@ -114,7 +133,7 @@ func describeByte(c byte) string {
 // raw is the value's compact copy in out, capacity-capped so appending to it
 // cannot overwrite a neighbour.
 func (s *scanner) record(f *fields) (k kind, start, end int, raw []byte, err error) {
-	start, outStart := s.pos, len(s.out)+s.pos-s.mark
+	start, outStart := s.pos, s.written()
 	if s.pos < len(s.src) && s.src[s.pos] == '{' {
 		k, err = kindObject, s.object(f)
 	} else {
@@ -182,12 +201,19 @@ func (s *scanner) object(f *fields) error {
 			return err
 		}
 		id := fieldID(-1)
+		var key []byte
 		if f != nil {
-			key := s.src[keyStart+1 : s.pos-1]
+			key = s.src[keyStart+1 : s.pos-1]
 			if escaped {
 				key = appendUnescaped(buf[:0], key)
 			}
 			id = lookupField(key)
+		}
+		// An unknown field of the record counts its name and value as
+		// the raw zone will hold them: escapes kept, whitespace dropped.
+		checkSize := f != nil && id < 0 && s.maxField > 0
+		if checkSize && s.pos-keyStart-2 > s.maxField {
+			s.oversized = append(s.oversized, oversized{name: truncate(string(key)), isName: true, bytes: s.pos - keyStart - 2})
 		}
 		s.skipSpace()
 		if s.pos >= len(s.src) {
@@ -199,9 +225,18 @@ func (s *scanner) object(f *fields) error {
 		s.pos++
 		s.skipSpace()
 		start := s.pos
+		var outStart int
+		if checkSize {
+			outStart = s.written()
+		}
 		k, escaped, err := s.value()
 		if err != nil {
 			return err
+		}
+		if checkSize {
+			if n := s.written() - outStart; n > s.maxField {
+				s.oversized = append(s.oversized, oversized{name: truncate(string(key)), bytes: n})
+			}
 		}
 		if id >= 0 {
 			if sp := &f[id]; sp.kind != kindNone {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -13,14 +14,16 @@ import (
 //   - index: a JSON integer >= 0 that fits in int64, written without fraction
 //     or exponent (12, not "12", 12.0 or 1.2e1);
 //   - unique_id: a UUID string in the 8-4-4-4-12 hex form, either case;
-//   - category: a string that is not empty or blank;
+//   - category: a string with at least one visible character (see visible),
+//     so not empty, blank, or made only of zero-width or format characters;
 //   - title, description, poster_name, follower_count, tag_list,
 //     is_image_or_video, image_src, save_location: a string or null;
 //   - downloaded: 0, 1 or null.
 //
 // Unknown fields are allowed; a known field given twice is an error (readers
 // disagree about which copy wins), and so is a known string field holding
-// U+0000 (Postgres text cannot store it). Field names match exactly.
+// U+0000 (Postgres text cannot store it). Field names match exactly. No size
+// limit applies here: ParseRequest bounds fields at the door (see Limits).
 //
 // Returns the pin, or an *Error with code EINVALID whose Message joins every
 // problem ("field \"index\" must be an integer >= 0, got string \"12\"; missing
@@ -45,7 +48,7 @@ func Validate(raw []byte) (Pin, error) {
 	case k != kindObject:
 		probs = []FieldError{{Message: "record must be a JSON object, got " + got(k, raw[start:end])}}
 	default:
-		p, probs = decodePin(raw[start:end], &f, start, nil)
+		p, probs = decodePin(raw[start:end], &f, start, 0, nil)
 	}
 	if len(probs) > 0 {
 		msgs := make([]string, len(probs))
@@ -83,10 +86,11 @@ type pinStrings struct {
 }
 
 // decodePin decodes and checks the known fields of the object rec, whose
-// spans in f are offsets into a text where rec starts at base. It appends
+// spans in f are offsets into a text where rec starts at base. A string field
+// longer than maxField bytes is a problem, unless maxField is 0. It appends
 // each problem (Record unset) to probs and returns them.
-func decodePin(rec []byte, f *fields, base int, probs []FieldError) (Pin, []FieldError) {
-	d := pinDecoder{text: string(rec), base: base, probs: probs}
+func decodePin(rec []byte, f *fields, base, maxField int, probs []FieldError) (Pin, []FieldError) {
+	d := pinDecoder{text: string(rec), base: base, max: maxField, probs: probs}
 	var p Pin
 	p.Index = d.index(f)
 	if sp, ok := d.required(f, fUniqueID); ok {
@@ -97,8 +101,12 @@ func decodePin(rec []byte, f *fields, base int, probs []FieldError) (Pin, []Fiel
 	}
 	if sp, ok := d.required(f, fCategory); ok {
 		p.Category = d.str(sp, fCategory)
-		if sp.kind != kindString || strings.TrimSpace(p.Category) == "" {
+		switch {
+		case sp.kind != kindString || p.Category == "":
 			d.problem(fCategory, "must be a non-empty string, got "+d.got(sp))
+		case d.tooLong(fCategory, p.Category):
+		case !visible(p.Category):
+			d.problem(fCategory, "must contain a visible character (a letter, digit, punctuation mark or symbol); got "+d.got(sp)+", which has none")
 		}
 	}
 	var back *pinStrings
@@ -124,6 +132,7 @@ func decodePin(rec []byte, f *fields, base int, probs []FieldError) (Pin, []Fiel
 			}
 			back.s[i] = d.str(sp, o.id)
 			*o.dst = &back.s[i]
+			d.tooLong(o.id, back.s[i])
 		default:
 			d.problem(o.id, "must be a string or null, got "+d.got(sp))
 		}
@@ -149,7 +158,33 @@ func decodePin(rec []byte, f *fields, base int, probs []FieldError) (Pin, []Fiel
 type pinDecoder struct {
 	text  string
 	base  int
+	max   int // the most bytes a string field may hold; 0: no limit
 	probs []FieldError
+}
+
+// tooLong reports whether the text s of a string field is longer than the
+// limit, and reports it as a problem if so.
+func (d *pinDecoder) tooLong(id fieldID, s string) bool {
+	if d.max <= 0 || len(s) <= d.max {
+		return false
+	}
+	d.probs = append(d.probs, fieldTooLong(fieldNames[id], len(s), d.max))
+	return true
+}
+
+// fieldTooLong is the problem of a field of n bytes where at most max may be.
+func fieldTooLong(name string, n, max int) FieldError {
+	return FieldError{Field: name, Message: fmt.Sprintf("field %s is %d bytes; the most a field may hold is %d bytes (PINPIPE_MAX_FIELD_BYTES)",
+		strconv.Quote(name), n, max)}
+}
+
+// problem describes an unknown field the scanner found too large.
+func (o oversized) problem(max int) FieldError {
+	if o.isName {
+		return FieldError{Field: o.name, Message: fmt.Sprintf("the name of field %s is %d bytes; the most a field name may hold is %d bytes (PINPIPE_MAX_FIELD_BYTES)",
+			strconv.Quote(o.name), o.bytes, max)}
+	}
+	return fieldTooLong(o.name, o.bytes, max)
 }
 
 func (d *pinDecoder) problem(id fieldID, msg string) {
@@ -277,3 +312,33 @@ func isUUID(s string) bool {
 	}
 	return true
 }
+
+// visible reports whether s holds a character a reader can see: one of
+// Unicode's letters, marks, numbers, punctuation or symbols (categories L, M,
+// N, P, S). Spaces and separators (Z*), controls (Cc), format characters (Cf:
+// U+200B ZERO WIDTH SPACE, U+200D, U+2060, U+FEFF, bidi marks …), private-use
+// and unassigned code points do not count, and neither do the letters, marks
+// and symbols that render as nothing: variation selectors, the other
+// default-ignorable code points (U+3164 HANGUL FILLER, U+034F COMBINING
+// GRAPHEME JOINER, U+115F, U+FFA0 …) and U+2800 BRAILLE PATTERN BLANK.
+// Returns false for "".
+func visible(s string) bool {
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			if '!' <= r && r <= '~' {
+				return true
+			}
+			continue
+		}
+		if unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S) &&
+			!unicode.In(r, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) &&
+			r != brailleBlank {
+			return true
+		}
+	}
+	return false
+}
+
+// brailleBlank is U+2800 BRAILLE PATTERN BLANK, a symbol (So) that shows as
+// a space; it is a well-known way to make a name look empty.
+const brailleBlank = '\u2800'

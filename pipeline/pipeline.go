@@ -94,6 +94,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Pipeli
 
 	o := p.opts
 	o.Log, o.Registry, o.APIKey, o.MaxBodyBytes, o.Producer = log, reg, cfg.APIKey, cfg.MaxBodyBytes, p.Producer
+	o.MaxFieldBytes = cfg.MaxFieldBytes
 	o.Addr, o.AllowedHosts, o.AllowedOrigins, o.QueryTimeout = p.Addr, cfg.AllowedHosts, cfg.AllowedOrigins, cfg.QueryTimeout
 	p.Server = server.New(o)
 	p.httpSrv = p.Server.HTTPServer()

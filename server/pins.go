@@ -29,7 +29,7 @@ func (s *Server) handlePostPins(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, s.readError(err))
 		return
 	}
-	recs, err := pin.ParseRequest(body, isNDJSON(r.Header.Get("Content-Type")))
+	recs, err := pin.Limits{MaxFieldBytes: s.MaxFieldBytes}.ParseRequest(body, isNDJSON(r.Header.Get("Content-Type")))
 	if err != nil {
 		var e *pin.Error
 		if errors.As(err, &e) {

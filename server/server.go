@@ -42,6 +42,9 @@ type Options struct {
 	Registry     *prometheus.Registry
 	APIKey       string
 	MaxBodyBytes int64
+	// MaxFieldBytes is the most bytes one field of a POST /pins record may
+	// hold; 0 means pin.DefaultMaxFieldBytes.
+	MaxFieldBytes int
 	// Addr is the address the server listens on; beyond loopback without
 	// an API key, New logs a warning.
 	Addr string
