@@ -279,3 +279,27 @@ func TestAcceptedPinsSurviveARestart(t *testing.T) {
 		t.Fatalf("after a restart the topic holds %d records, want 10", n)
 	}
 }
+
+func TestPostPinsRefusesAFieldLongerThanMaxFieldBytes(t *testing.T) {
+	base, f := serve(t, server.Options{MaxFieldBytes: 100}, nil)
+	long := strings.Repeat("x", 101)
+	body := `[{"index":1,"unique_id":"fbe53c66-3442-4773-b19e-d3ec6f54dddf","category":"travel"},` +
+		`{"index":2,"unique_id":"0a7e1f4c-2f5e-4c8e-9d7a-3b1c2d4e5f60","category":"travel","title":"` + long + `"}]`
+	a := send(t, base, req{method: "POST", path: "/pins", contentType: "application/json", body: body})
+	detail := problemDetail(t, a, 400)
+	var p struct {
+		Errors []pin.FieldError `json:"errors"`
+	}
+	testenv.Must(t, json.Unmarshal(a.body, &p))
+	if len(p.Errors) != 1 || p.Errors[0].Record != 1 || p.Errors[0].Field != "title" ||
+		!strings.Contains(p.Errors[0].Message, "PINPIPE_MAX_FIELD_BYTES") {
+		t.Fatalf("errors %+v (detail %q), want one for record 1's title naming PINPIPE_MAX_FIELD_BYTES", p.Errors, detail)
+	}
+	if n := f.producer.count(); n != 0 {
+		t.Fatalf("%d pins produced from a refused request", n)
+	}
+	short := strings.Replace(body, long, long[:100], 1)
+	if a := send(t, base, req{method: "POST", path: "/pins", contentType: "application/json", body: short}); a.status != 202 {
+		t.Fatalf("a title of exactly the limit: %d %s, want 202", a.status, a.body)
+	}
+}
