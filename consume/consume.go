@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"pinpipe/internal/retry"
 )
 
 // Batch is consecutive records of one partition.
@@ -58,7 +60,7 @@ type Options struct {
 	// batch and polls the topic's end and the group's committed offsets.
 	Lag *Lag
 
-	Store Policy // retry policy for Handle; zero value: Forever
+	Store retry.Policy // retry policy for Handle; zero value: retry.Forever
 	Log   *slog.Logger
 }
 
@@ -68,9 +70,6 @@ type Options struct {
 func Run(ctx context.Context, o Options, h Handler) error {
 	if o.MaxRecords <= 0 || o.MaxWait <= 0 {
 		return fmt.Errorf("consume %s: MaxRecords and MaxWait must be positive", o.Group)
-	}
-	if o.Store == (Policy{}) {
-		o.Store = Forever
 	}
 	log := o.Log.With(slog.String("group", o.Group))
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
@@ -133,7 +132,7 @@ func Run(ctx context.Context, o Options, h Handler) error {
 func consumePartition(ctx context.Context, o Options, log *slog.Logger, gen *kafka.Generation, partition int, committed int64, h Handler) error {
 	start := committed
 	if o.StartOffset != nil {
-		err := Retry(ctx, o.Store, log, fmt.Sprintf("find start offset of partition %d", partition), func() error {
+		err := retry.Do(ctx, o.Store, log, fmt.Sprintf("find start offset of partition %d", partition), func() error {
 			var err error
 			start, err = o.StartOffset(ctx, partition, committed)
 			return err
@@ -171,7 +170,7 @@ func consumePartition(ctx context.Context, o Options, log *slog.Logger, gen *kaf
 		if ctx.Err() != nil {
 			sctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		}
-		err = Retry(sctx, o.Store, log, fmt.Sprintf("store partition %d offsets %d-%d", partition, b.Messages[0].Offset, b.Last()), func() error {
+		err = retry.Do(sctx, o.Store, log, fmt.Sprintf("store partition %d offsets %d-%d", partition, b.Messages[0].Offset, b.Last()), func() error {
 			return h.Handle(sctx, b)
 		})
 		cancel()
