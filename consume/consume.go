@@ -31,7 +31,12 @@ func (b Batch) Last() int64 { return b.Messages[len(b.Messages)-1].Offset }
 
 // Handler stores batches. Handle is called from one goroutine per partition
 // and must return nil only once the batch is durably stored; the loop then
-// commits its offsets. An error is retried with the Store policy.
+// commits its offsets. An error is retried with the Store policy; when the
+// policy gives up, nothing is committed and the partition is read again
+// from its committed offset, so the batch comes back. Handle's ctx outlives
+// shutdown and rebalances by a grace period (10 s), so a batch being stored
+// then is still stored and committed; after it ctx ends, the batch is
+// abandoned uncommitted, and the partition's next owner reads it again.
 type Handler interface {
 	Handle(ctx context.Context, b Batch) error
 }
@@ -163,13 +168,10 @@ func consumePartition(ctx context.Context, o Options, log *slog.Logger, gen *kaf
 		if err != nil {
 			return err
 		}
-		// A batch fetched when shutdown began is still stored and committed,
-		// within a grace period, so a stop does not make work for the next
-		// start.
-		sctx, cancel := ctx, context.CancelFunc(func() {})
-		if ctx.Err() != nil {
-			sctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		}
+		// A batch being fetched or stored when shutdown or a rebalance
+		// begins is still stored and committed, within a grace period, so
+		// a stop does not make work for the next start.
+		sctx, cancel := withGrace(ctx, grace)
 		err = retry.Do(sctx, o.Store, log, fmt.Sprintf("store partition %d offsets %d-%d", partition, b.Messages[0].Offset, b.Last()), func() error {
 			return h.Handle(sctx, b)
 		})
@@ -218,6 +220,21 @@ func fetchBatch(ctx context.Context, r *kafka.Reader, o Options, partition int) 
 		b.HighWaterMark = m.HighWaterMark
 	}
 	return b, nil
+}
+
+// grace is how long a batch may still take to be stored once its
+// partition's context ended.
+const grace = 10 * time.Second
+
+// withGrace returns a context that ends d after ctx ends (or when the
+// returned cancel is called), keeping ctx's values.
+func withGrace(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(d, cancel)
+		context.AfterFunc(gctx, func() { t.Stop() })
+	})
+	return gctx, func() { stop(); cancel() }
 }
 
 // mergeCancel returns a context that ends when either a or b ends.
