@@ -229,12 +229,12 @@ const grace = 10 * time.Second
 // withGrace returns a context that ends d after ctx ends (or when the
 // returned cancel is called), keeping ctx's values.
 func withGrace(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(d, cancel)
-		context.AfterFunc(gctx, func() { t.Stop() })
+		context.AfterFunc(sctx, func() { t.Stop() })
 	})
-	return gctx, func() { stop(); cancel() }
+	return sctx, func() { stop(); cancel() }
 }
 
 // mergeCancel returns a context that ends when either a or b ends.

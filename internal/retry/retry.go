@@ -12,8 +12,9 @@
 //     the first try began, returning op's last error; with MaxElapsed 0 it
 //     tries until ctx ends.
 //   - When ctx ends while op keeps failing, Do returns an error that is
-//     ctx's cause (errors.Is matches context.Canceled or
-//     context.DeadlineExceeded) and also wraps op's last error.
+//     ctx's cause (context.Canceled or context.DeadlineExceeded unless the
+//     cancel gave one) and also wraps op's last error; op's own error alone
+//     when it already wraps that cause.
 package retry
 
 import (
