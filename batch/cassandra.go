@@ -14,7 +14,7 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"pinpipe/consume"
+	"pinpipe/internal/retry"
 	"pinpipe/pin"
 )
 
@@ -29,8 +29,8 @@ type CassandraOptions struct {
 	// Concurrency is how many writes are in flight at once (default 32).
 	Concurrency int
 	// Retry is how long one failing write is retried before the day's
-	// replacement fails (default consume.Bounded).
-	Retry consume.Policy
+	// replacement fails (default retry.Bounded).
+	Retry retry.Policy
 }
 
 // Cassandra is the serving store on a Cassandra cluster. Its tables:
@@ -66,8 +66,8 @@ func OpenCassandra(ctx context.Context, o CassandraOptions) (*Cassandra, error) 
 		return nil, fmt.Errorf("cassandra: keyspace %q (PINPIPE_CASSANDRA_KEYSPACE) must be a letter then up to 47 letters, digits or underscores", o.Keyspace)
 	}
 	o.Concurrency = cmp.Or(o.Concurrency, 32)
-	if o.Retry == (consume.Policy{}) {
-		o.Retry = consume.Bounded
+	if o.Retry == (retry.Policy{}) {
+		o.Retry = retry.Bounded
 	}
 	if o.Write == nil {
 		o.Write = prometheus.ObserverFunc(func(float64) {})
@@ -187,7 +187,7 @@ const runsBucket = "runs"
 
 // SaveRun implements ServingStore, retrying like the day's writes.
 func (c *Cassandra) SaveRun(ctx context.Context, r Run) error {
-	err := consume.Retry(ctx, c.o.Retry, c.o.Log, "cassandra: save run "+r.ID, func() error {
+	err := retry.Do(ctx, c.o.Retry, c.o.Log, "cassandra: save run "+r.ID, func() error {
 		return c.session.Query(`INSERT INTO `+c.ks+`.batch_runs (bucket, id, dt, trigger, status, started_at,
 			finished_at, rows_in, rows_out, rows_rejected, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			runsBucket, r.ID, r.Date, r.Trigger, r.Status, r.StartedAt, r.FinishedAt, r.RowsIn, r.RowsOut,

@@ -11,7 +11,7 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"golang.org/x/sync/errgroup"
 
-	"pinpipe/consume"
+	"pinpipe/internal/retry"
 	"pinpipe/pin"
 )
 
@@ -200,7 +200,7 @@ func (c *Cassandra) exec(ctx context.Context, what, stmt string, args ...any) er
 }
 
 func (c *Cassandra) retry(ctx context.Context, what string, op func() error) error {
-	return consume.Retry(ctx, c.o.Retry, c.o.Log, "cassandra: "+what, op)
+	return retry.Do(ctx, c.o.Retry, c.o.Log, "cassandra: "+what, op)
 }
 
 // each runs f(0..n-1), Concurrency at a time; the first error cancels the

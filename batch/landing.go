@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"pinpipe/consume"
+	"pinpipe/internal/retry"
 	"pinpipe/lake"
 	"pinpipe/lake/layout"
 	"pinpipe/pin"
@@ -66,7 +67,7 @@ func runLanding(ctx context.Context, o LandingOptions, wrap func(consume.Handler
 		MaxWait:     o.Interval,
 		StartOffset: l.startOffset,
 		Lag:         consume.NewLag(l.onLag),
-		Store:       consume.Forever,
+		Store:       retry.Forever,
 		Log:         l.log,
 	}, h)
 	if err != nil {

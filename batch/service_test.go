@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"pinpipe/batch"
-	"pinpipe/consume"
+	"pinpipe/internal/retry"
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
 )
@@ -135,9 +135,9 @@ func TestServiceRunFailsNamingCassandraWhenItGoesDownAndTheNextRunSucceeds(t *te
 	defer cancel()
 	store, err := batch.OpenCassandra(cctx, batch.CassandraOptions{
 		Hosts: []string{proxy.Addr}, Keyspace: ks, Log: testenv.Log(t),
-		// Shorter than consume.Bounded, so the test does not wait half a
+		// Shorter than retry.Bounded, so the test does not wait half a
 		// minute for each give-up.
-		Retry: consume.Policy{Initial: 100 * time.Millisecond, Max: time.Second, MaxElapsed: 3 * time.Second},
+		Retry: retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second, MaxElapsed: 3 * time.Second},
 	})
 	testenv.Must(t, err)
 	t.Cleanup(func() { _ = store.Close() })

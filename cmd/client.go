@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"pinpipe/consume"
+	"pinpipe/internal/retry"
 )
 
 // posterFlags are the flags of every command that posts pins to a server.
@@ -78,10 +78,10 @@ func (r *rejected) Error() string { return fmt.Sprintf("%d: %s", r.Status, r.Det
 // about half a minute.
 func (c *client) postNDJSON(ctx context.Context, body []byte, log *slog.Logger) (int, error) {
 	var accepted int
-	err := consume.Retry(ctx, consume.Bounded, log, "post pins", func() error {
+	err := retry.Do(ctx, retry.Bounded, log, "post pins", func() error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/pins", bytes.NewReader(body))
 		if err != nil {
-			return consume.Permanent(err)
+			return retry.Permanent(err)
 		}
 		req.Header.Set("Content-Type", "application/x-ndjson")
 		if c.apiKey != "" {
@@ -96,7 +96,7 @@ func (c *client) postNDJSON(ctx context.Context, body []byte, log *slog.Logger) 
 		if resp.StatusCode == http.StatusAccepted {
 			var ok struct{ Accepted int }
 			if err := json.Unmarshal(data, &ok); err != nil {
-				return consume.Permanent(fmt.Errorf("unexpected answer %q: %w", data, err))
+				return retry.Permanent(fmt.Errorf("unexpected answer %q: %w", data, err))
 			}
 			accepted = ok.Accepted
 			return nil
@@ -109,7 +109,7 @@ func (c *client) postNDJSON(ctx context.Context, body []byte, log *slog.Logger) 
 		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
 			return fmt.Errorf("%d: %s", p.Status, p.Detail)
 		}
-		return consume.Permanent(&rejected{p})
+		return retry.Permanent(&rejected{p})
 	})
 	return accepted, err
 }

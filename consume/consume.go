@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"pinpipe/internal/retry"
 )
 
 // Batch is consecutive records of one partition.
@@ -29,7 +31,12 @@ func (b Batch) Last() int64 { return b.Messages[len(b.Messages)-1].Offset }
 
 // Handler stores batches. Handle is called from one goroutine per partition
 // and must return nil only once the batch is durably stored; the loop then
-// commits its offsets. An error is retried with the Store policy.
+// commits its offsets. An error is retried with the Store policy; when the
+// policy gives up, nothing is committed and the partition is read again
+// from its committed offset, so the batch comes back. Handle's ctx outlives
+// shutdown and rebalances by a grace period (10 s), so a batch being stored
+// then is still stored and committed; after it ctx ends, the batch is
+// abandoned uncommitted, and the partition's next owner reads it again.
 type Handler interface {
 	Handle(ctx context.Context, b Batch) error
 }
@@ -58,7 +65,7 @@ type Options struct {
 	// batch and polls the topic's end and the group's committed offsets.
 	Lag *Lag
 
-	Store Policy // retry policy for Handle; zero value: Forever
+	Store retry.Policy // retry policy for Handle; zero value: retry.Forever
 	Log   *slog.Logger
 }
 
@@ -68,9 +75,6 @@ type Options struct {
 func Run(ctx context.Context, o Options, h Handler) error {
 	if o.MaxRecords <= 0 || o.MaxWait <= 0 {
 		return fmt.Errorf("consume %s: MaxRecords and MaxWait must be positive", o.Group)
-	}
-	if o.Store == (Policy{}) {
-		o.Store = Forever
 	}
 	log := o.Log.With(slog.String("group", o.Group))
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
@@ -133,7 +137,7 @@ func Run(ctx context.Context, o Options, h Handler) error {
 func consumePartition(ctx context.Context, o Options, log *slog.Logger, gen *kafka.Generation, partition int, committed int64, h Handler) error {
 	start := committed
 	if o.StartOffset != nil {
-		err := Retry(ctx, o.Store, log, fmt.Sprintf("find start offset of partition %d", partition), func() error {
+		err := retry.Do(ctx, o.Store, log, fmt.Sprintf("find start offset of partition %d", partition), func() error {
 			var err error
 			start, err = o.StartOffset(ctx, partition, committed)
 			return err
@@ -164,14 +168,11 @@ func consumePartition(ctx context.Context, o Options, log *slog.Logger, gen *kaf
 		if err != nil {
 			return err
 		}
-		// A batch fetched when shutdown began is still stored and committed,
-		// within a grace period, so a stop does not make work for the next
-		// start.
-		sctx, cancel := ctx, context.CancelFunc(func() {})
-		if ctx.Err() != nil {
-			sctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		}
-		err = Retry(sctx, o.Store, log, fmt.Sprintf("store partition %d offsets %d-%d", partition, b.Messages[0].Offset, b.Last()), func() error {
+		// A batch being fetched or stored when shutdown or a rebalance
+		// begins is still stored and committed, within a grace period, so
+		// a stop does not make work for the next start.
+		sctx, cancel := withGrace(ctx, grace)
+		err = retry.Do(sctx, o.Store, log, fmt.Sprintf("store partition %d offsets %d-%d", partition, b.Messages[0].Offset, b.Last()), func() error {
 			return h.Handle(sctx, b)
 		})
 		cancel()
@@ -219,6 +220,21 @@ func fetchBatch(ctx context.Context, r *kafka.Reader, o Options, partition int) 
 		b.HighWaterMark = m.HighWaterMark
 	}
 	return b, nil
+}
+
+// grace is how long a batch may still take to be stored once its
+// partition's context ended.
+const grace = 10 * time.Second
+
+// withGrace returns a context that ends d after ctx ends (or when the
+// returned cancel is called), keeping ctx's values.
+func withGrace(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(d, cancel)
+		context.AfterFunc(sctx, func() { t.Stop() })
+	})
+	return sctx, func() { stop(); cancel() }
 }
 
 // mergeCancel returns a context that ends when either a or b ends.

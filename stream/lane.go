@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"pinpipe/consume"
+	"pinpipe/internal/retry"
 	"pinpipe/pin"
 )
 
@@ -99,7 +100,7 @@ func (l *Lane) Run(ctx context.Context) error {
 		MaxRecords: l.o.MaxRecords,
 		MaxWait:    l.o.MaxWait,
 		Lag:        l.lag,
-		Store:      consume.Forever,
+		Store:      retry.Forever,
 		Log:        l.o.Log,
 	}, l)
 }

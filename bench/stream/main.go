@@ -29,7 +29,7 @@ import (
 
 	"pinpipe/broker"
 	"pinpipe/config"
-	"pinpipe/consume"
+	"pinpipe/internal/retry"
 	"pinpipe/internal/testenv"
 	"pinpipe/pipeline"
 	"pinpipe/synth"
@@ -249,7 +249,7 @@ func fill(brokers []string, topic string, n int) {
 			batch[i] = kafka.Message{Key: []byte(strings.ToLower(p["unique_id"].(string))), Value: v, Time: time.Now()}
 		}
 		// A topic just made may not have its leaders yet.
-		check(consume.Retry(ctx, consume.Bounded, slog.Default(), "fill "+topic, func() error {
+		check(retry.Do(ctx, retry.Bounded, slog.Default(), "fill "+topic, func() error {
 			return w.WriteMessages(ctx, batch...)
 		}))
 		done += len(batch)
