@@ -111,11 +111,17 @@ const maxWords = 64
 
 // parseStatement splits sql into statements the way DuckDB does (quotes,
 // comments and dollar-quoted strings respected) and returns the only one.
-// Returns EINVALID when there is no statement or it starts with a word no
-// statement starts with, and EFORBIDDEN when there are several or the
+// Returns EINVALID when the text holds a NUL byte, there is no statement or
+// it starts with a word no statement starts with, and EFORBIDDEN when there are several or the
 // first word is that of a statement that is not read-only.
 // EXPLAIN [ANALYZE] [(options)] is judged by the statement it explains.
 func parseStatement(sql string) (statement, error) {
+	if i := strings.IndexByte(sql, 0); i >= 0 {
+		// DuckDB reads the text as a C string: it would see only what comes
+		// before the NUL, and the checks here would judge the rest.
+		return statement{}, pin.Errorf(pin.EINVALID,
+			"The query contains a NUL byte (at byte %d); SQL text cannot hold one. Remove it, or write chr(0) where a value needs it.", i)
+	}
 	stmts := split(sql)
 	switch {
 	case len(stmts) == 0:
@@ -254,7 +260,7 @@ func lexFull(text string, f func(word string, at int)) {
 			i = skipDollar(text, i)
 		case isWordByte(c):
 			j := i
-			for j < len(text) && isWordByte(text[j]) {
+			for j < len(text) && (isWordByte(text[j]) || text[j] == '$') {
 				j++
 			}
 			f(strings.ToUpper(text[i:j]), i)
@@ -316,13 +322,22 @@ func skipQuoted(text string, i int, q byte, backslash bool) int {
 }
 
 // isDollarQuote reports whether the '$' at i opens a dollar-quoted string
-// ($$…$$ or $tag$…$tag$) rather than a parameter such as $1.
+// ($$…$$ or $tag$…$tag$) rather than a parameter such as $1. A tag is
+// spelled like an identifier, as in DuckDB's (PostgreSQL's) scanner: a
+// letter, '_' or non-ASCII byte, then any of those or digits ($a1$).
 func isDollarQuote(text string, i int) bool {
 	j := i + 1
-	for j < len(text) && (text[j] == '_' || unicode.IsLetter(rune(text[j]))) {
+	if j < len(text) && text[j] >= '0' && text[j] <= '9' {
+		return false
+	}
+	for j < len(text) && isTagByte(text[j]) {
 		j++
 	}
 	return j < len(text) && text[j] == '$'
+}
+
+func isTagByte(c byte) bool {
+	return c == '_' || c >= 0x80 || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // skipDollar returns the offset after the dollar-quoted string at i.
