@@ -28,7 +28,7 @@ const (
 const budgetFunc = "pinpipe_result_budget"
 
 // guardPhrase is in the message of every guard of guardsSQL.
-const guardPhrase = "the most one value may have"
+const guardPhrase = "the most one call of it may build"
 
 // fixedCellBytes is what a value of a fixed-size type (numbers, dates,
 // booleans) counts for.
@@ -148,6 +148,12 @@ func registerBudget(c *sql.Conn, bs *budgets) error {
 	return nil
 }
 
+// maxBuiltBytes bounds what one call of a guarded builder may build.
+// DuckDB computes a column 2048 rows at a time before the wrapper sees any
+// of them, so a chunk of built values holds up to 2048 times this much
+// (128 MiB) outside DuckDB's memory limit.
+const maxBuiltBytes = 64 << 10
+
 // guarded are the functions guardsSQL puts size checks in front of.
 var guarded = map[string]bool{
 	"repeat": true, "lpad": true, "rpad": true, "range": true, "generate_series": true,
@@ -162,6 +168,7 @@ var guarded = map[string]bool{
 // built-in (system.main.…). Table functions of those names are not macros
 // and stay as they are.
 func guardsSQL(maxValue int64) []string {
+	maxValue = min(maxValue, maxBuiltBytes)
 	fail := func(what string) string {
 		return "error(" + quoteString(fmt.Sprintf(
 			"%s would build a value larger than %d bytes, "+guardPhrase+"; ask for less.", what, maxValue)) + ")"
@@ -228,23 +235,40 @@ func cellBytes(v any) int64 {
 	case nil:
 		return 4
 	case string:
-		return int64(len(x)) + 2
+		return jsonStringBytes(x)
 	case json.Number:
 		return int64(len(x))
 	case []any:
-		n := int64(2)
+		n := int64(1 + max(len(x), 1)) // brackets and commas
 		for _, e := range x {
-			n += cellBytes(e) + 1
+			n += cellBytes(e)
 		}
 		return n
 	case map[string]any:
-		n := int64(2)
+		n := int64(1 + max(len(x), 1)) // braces and commas
 		for k, e := range x {
-			n += int64(len(k)) + 4 + cellBytes(e)
+			n += jsonStringBytes(k) + 1 + cellBytes(e)
 		}
 		return n
 	}
 	return fixedCellBytes
+}
+
+// jsonStringBytes returns the length of s as encoding/json writes it:
+// quotes, backslashes and the short escapes (\n, \t…) take two bytes, other
+// control characters and the characters it escapes for HTML six (\u003c),
+// so a value of NUL bytes counts six times its length.
+func jsonStringBytes(s string) int64 {
+	n := int64(len(s)) + 2
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f':
+			n++
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			n += 5
+		}
+	}
+	return n
 }
 
 // checkResultBytes returns ETOOLARGE once sent bytes pass limit.

@@ -143,9 +143,22 @@ func parseStatement(sql string) (statement, error) {
 			return statement{}, forbidden(why)
 		}
 		return statement{}, pin.Errorf(pin.EINVALID,
-			"A query starts with SELECT, WITH, FROM, VALUES, TABLE, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN, not %s.", st.Text[st.Starts[i]:st.Starts[i]+len(first)])
+			"A query starts with SELECT, WITH, FROM, VALUES, TABLE, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN, not %s.", st.word(i))
 	}
 	return st, nil
+}
+
+// word returns Words[i] as written: upper-casing can change a word's
+// length (invalid UTF-8 becomes U+FFFD), so it is read again from Text.
+func (st statement) word(i int) string {
+	start := st.Starts[i]
+	end := start + 1
+	if isWordByte(st.Text[start]) {
+		for end < len(st.Text) && (isWordByte(st.Text[end]) || st.Text[end] == '$') {
+			end++
+		}
+	}
+	return st.Text[start:end]
 }
 
 // explainedIndex returns the index in Words of the first word of the
