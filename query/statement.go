@@ -98,11 +98,9 @@ var errMultiple = pin.Errorf(pin.EFORBIDDEN,
 
 // statement is the one statement of a request, as the lexer saw it.
 type statement struct {
-	Text     string   // the statement without its trailing ';'
-	Words    []string // its first tokens: words upper-cased, punctuation as is, quoted text as "'"
-	Starts   []int    // each of Words' byte offset in Text
-	Balanced bool     // every ')' closes an earlier '(' and none is left open
-	depth    int
+	Text   string   // the statement without its trailing ';'
+	Words  []string // its first tokens: words upper-cased, punctuation as is, quoted text as "'"
+	Starts []int    // each of Words' byte offset in Text
 }
 
 // maxWords is how many leading tokens a statement keeps: enough for
@@ -212,22 +210,13 @@ func split(sql string) []statement {
 		if word == ";" {
 			if cur != nil {
 				cur.Text = strings.TrimRightFunc(sql[start:at], unicode.IsSpace)
-				cur.Balanced = cur.Balanced && cur.depth == 0
 				out = append(out, *cur)
 				cur = nil
 			}
 			return
 		}
 		if cur == nil {
-			cur, start = &statement{Balanced: true}, at
-		}
-		switch word {
-		case "(":
-			cur.depth++
-		case ")":
-			if cur.depth--; cur.depth < 0 {
-				cur.Balanced = false
-			}
+			cur, start = &statement{}, at
 		}
 		if len(cur.Words) < maxWords {
 			cur.Words = append(cur.Words, word)
@@ -236,7 +225,6 @@ func split(sql string) []statement {
 	})
 	if cur != nil {
 		cur.Text = strings.TrimRightFunc(sql[start:], unicode.IsSpace)
-		cur.Balanced = cur.Balanced && cur.depth == 0
 		out = append(out, *cur)
 	}
 	return out
