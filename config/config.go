@@ -62,6 +62,8 @@ type Config struct {
 	QueryMemoryLimit   string
 	QueryThreads       int
 	QueryMaxConcurrent int
+	QueryMaxResult     int64
+	QueryMaxSpill      int64
 	MirrorMaxBytes     int64
 	MirrorStaleness    time.Duration
 
@@ -123,6 +125,8 @@ var settings = []setting{
 	{"PINPIPE_QUERY_MEMORY_LIMIT", "2GB", "DuckDB memory limit", func(c *Config, v string) error { c.QueryMemoryLimit = v; return nil }},
 	{"PINPIPE_QUERY_THREADS", "2", "DuckDB threads", intSetter(func(c *Config, n int) { c.QueryThreads = n })},
 	{"PINPIPE_QUERY_MAX_CONCURRENT", "4", "queries running at once; more get 429", intSetter(func(c *Config, n int) { c.QueryMaxConcurrent = n })},
+	{"PINPIPE_QUERY_MAX_RESULT_BYTES", "67108864", "largest answer of one SQL query in bytes; more gets 413", bytesSetter(func(c *Config, n int64) { c.QueryMaxResult = n })},
+	{"PINPIPE_QUERY_MAX_SPILL", "4294967296", "disk DuckDB may spill to, in bytes", bytesSetter(func(c *Config, n int64) { c.QueryMaxSpill = n })},
 	{"PINPIPE_MIRROR_MAX_BYTES", "10737418240", "disk the local lake mirror may use", func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
@@ -206,6 +210,18 @@ func list(v string) []string {
 		}
 	}
 	return out
+}
+
+// bytesSetter returns a setter for a positive number of bytes.
+func bytesSetter(set func(*Config, int64)) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("want a positive number of bytes, got %q", v)
+		}
+		set(c, n)
+		return nil
+	}
 }
 
 func intSetter(f func(*Config, int)) func(*Config, string) error {

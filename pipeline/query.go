@@ -47,7 +47,8 @@ func openQuery(ctx context.Context, cfg *config.Config, store *lake.Store, dir s
 	e, err := query.Open(ctx, query.Options{
 		Mirror: m, Bucket: store.Bucket(), TempDir: tmp,
 		Timeout: cfg.QueryTimeout, MemoryLimit: cfg.QueryMemoryLimit, Threads: cfg.QueryThreads,
-		MaxConcurrent: cfg.QueryMaxConcurrent, Registry: reg, Log: log,
+		MaxConcurrent: cfg.QueryMaxConcurrent, MaxResultBytes: cfg.QueryMaxResult, MaxSpill: cfg.QueryMaxSpill,
+		Registry: reg, Log: log,
 	})
 	if err != nil {
 		m.Close()

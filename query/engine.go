@@ -43,17 +43,30 @@ type Options struct {
 	MemoryLimit   string        // DuckDB memory_limit, such as "2GB"
 	Threads       int
 	MaxConcurrent int // queries at once; more get ETOOMANY
-	Registry      prometheus.Registerer
-	Log           *slog.Logger
+	// MaxResultBytes bounds one answer (PINPIPE_QUERY_MAX_RESULT_BYTES),
+	// counted inside DuckDB before it keeps a row and again while rows are
+	// sent; DefaultMaxResultBytes when ≤ 0.
+	MaxResultBytes int64
+	// MaxValueBytes bounds one value of an answer, and what repeat, lpad
+	// and the like may build; min(DefaultMaxValueBytes, MaxResultBytes)
+	// when ≤ 0.
+	MaxValueBytes int64
+	// MaxSpill bounds what DuckDB writes to TempDir (max_temp_directory_size,
+	// PINPIPE_QUERY_MAX_SPILL); DefaultMaxSpill when ≤ 0.
+	MaxSpill int64
+	Registry prometheus.Registerer
+	Log      *slog.Logger
 }
 
 // Engine runs read-only SQL over the views pins and pins_raw.
 type Engine struct {
-	o     Options
-	log   *slog.Logger
-	db    *sql.DB
-	pool  *pool
-	scrub func(string) string
+	o       Options
+	log     *slog.Logger
+	db      *sql.DB
+	pool    *pool
+	gate    *gate
+	budgets budgets
+	scrub   func(string) string
 
 	seconds  prometheus.Histogram
 	outcomes *prometheus.CounterVec
@@ -77,16 +90,36 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 		o.Registry = prometheus.NewRegistry()
 	}
 	o.MaxConcurrent = max(o.MaxConcurrent, 1)
+	if o.MaxResultBytes <= 0 {
+		o.MaxResultBytes = DefaultMaxResultBytes
+	}
+	if o.MaxValueBytes <= 0 {
+		o.MaxValueBytes = min(DefaultMaxValueBytes, o.MaxResultBytes)
+	}
+	if o.MaxSpill <= 0 {
+		o.MaxSpill = DefaultMaxSpill
+	}
 	connector, err := duckdb.NewConnector("", nil)
 	if err != nil {
 		return nil, fmt.Errorf("query: start duckdb: %w", err)
 	}
 	db := sql.OpenDB(connector)
-	db.SetMaxOpenConns(o.MaxConcurrent)
-	db.SetMaxIdleConns(o.MaxConcurrent)
+	// One connection more than queries run at once: the gate's own.
+	db.SetMaxOpenConns(o.MaxConcurrent + 1)
+	db.SetMaxIdleConns(o.MaxConcurrent + 1)
 	e := &Engine{o: o, log: o.Log, db: db, pool: newPool(), scrub: scrubber(o)}
-	if err := e.sandbox(ctx); err != nil {
+	gc, err := db.Conn(ctx)
+	if err != nil {
 		db.Close()
+		return nil, fmt.Errorf("query: duckdb connection: %w", err)
+	}
+	e.gate = &gate{c: gc, fns: builtinFunctions}
+	if err := registerBudget(gc, &e.budgets); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if err := e.sandbox(ctx); err != nil {
+		e.Close()
 		return nil, err
 	}
 	for range o.MaxConcurrent {
@@ -96,6 +129,12 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 			return nil, fmt.Errorf("query: duckdb connection: %w", err)
 		}
 		e.pool.add(&conn{c: c})
+		for _, g := range guardsSQL(o.MaxValueBytes) {
+			if _, err := c.ExecContext(ctx, g); err != nil {
+				e.Close()
+				return nil, fmt.Errorf("query: duckdb refused %q: %w", g, err)
+			}
+		}
 	}
 	f := promauto.With(o.Registry)
 	e.seconds = f.NewHistogram(prometheus.HistogramOpts{
@@ -122,7 +161,8 @@ func (e *Engine) sandbox(ctx context.Context) error {
 		settings = append(settings, "SET memory_limit = "+quoteString(e.o.MemoryLimit))
 	}
 	if e.o.TempDir != "" {
-		settings = append(settings, "SET temp_directory = "+quoteString(e.o.TempDir))
+		settings = append(settings, "SET temp_directory = "+quoteString(e.o.TempDir),
+			fmt.Sprintf("SET max_temp_directory_size = '%dB'", e.o.MaxSpill))
 	}
 	settings = append(settings,
 		"SET allowed_directories = ["+quoteString(strings.TrimSuffix(e.o.Mirror.Dir(), "/")+"/")+"]",
@@ -143,6 +183,9 @@ func (e *Engine) Close() error {
 	for _, c := range e.pool.drain() {
 		errs = append(errs, c.c.Close())
 	}
+	if e.gate != nil {
+		errs = append(errs, e.gate.c.Close())
+	}
 	errs = append(errs, e.db.Close())
 	return errors.Join(errs...)
 }
@@ -151,8 +194,11 @@ func (e *Engine) Close() error {
 // limit rows (DefaultLimit when limit ≤ 0, at most MaxLimit). It returns
 // truncated=true when the answer had more rows. Errors, by code:
 // EFORBIDDEN for anything but one read-only statement over the lake or for
-// touching files outside it; EINVALID for SQL DuckDB rejects (its message,
-// without server paths); ETIMEOUT past Options.Timeout (DuckDB is
+// touching files outside it, or for calling a function or naming a table
+// the allowlist does not have (gate.go); EINVALID for SQL DuckDB rejects
+// (its message, without server paths); ETOOLARGE for an answer larger than
+// Options.MaxResultBytes or a value larger than Options.MaxValueBytes;
+// ETIMEOUT past Options.Timeout (DuckDB is
 // interrupted); ETOOMANY when MaxConcurrent queries already run;
 // EUNAVAILABLE when the lake was never readable. If ctx ends first (the
 // client left), its error is returned.
@@ -187,7 +233,7 @@ func (e *Engine) Query(ctx context.Context, sqlText string, limit int, out Resul
 	defer snap.Release()
 	if c.gen != snap.Gen {
 		if _, err := c.c.ExecContext(qctx, viewsSQL(snap)); err != nil {
-			return false, e.fail(ctx, qctx, err)
+			return false, e.fail(ctx, qctx, nil, err)
 		}
 		c.gen = snap.Gen
 	}
@@ -198,19 +244,21 @@ func (e *Engine) Query(ctx context.Context, sqlText string, limit int, out Resul
 	return truncated, err
 }
 
-// run prepares and executes st on dc and streams up to limit rows to out.
+// run checks st, prepares and executes it on dc and streams up to limit
+// rows to out.
 func (e *Engine) run(ctx, qctx context.Context, dc *duckdb.Conn, st statement, limit int, out Result) (bool, error) {
-	stmt, err := e.prepare(dc, st, limit)
+	id, b := e.budgets.start(e.o.MaxValueBytes, e.o.MaxResultBytes)
+	defer e.budgets.end(id)
+	stmt, names, err := e.prepare(qctx, dc, st, limit, id)
 	if err != nil {
-		return false, e.fail(ctx, qctx, err)
+		return false, e.fail(ctx, qctx, b, err)
 	}
 	defer stmt.Close()
 	rows, err := stmt.QueryContext(qctx, nil)
 	if err != nil {
-		return false, e.fail(ctx, qctx, err)
+		return false, e.fail(ctx, qctx, b, err)
 	}
 	defer rows.Close()
-	names := rows.Columns()
 	types := make([]string, len(names))
 	if tn, ok := rows.(driver.RowsColumnTypeDatabaseTypeName); ok {
 		for i := range names {
@@ -221,12 +269,13 @@ func (e *Engine) run(ctx, qctx context.Context, dc *duckdb.Conn, st statement, l
 		return false, err
 	}
 	vals := make([]driver.Value, len(names))
+	var sent int64
 	for n := 0; ; n++ {
 		err := rows.Next(vals)
 		if errors.Is(err, io.EOF) {
 			return false, nil
 		} else if err != nil {
-			return false, e.fail(ctx, qctx, err)
+			return false, e.fail(ctx, qctx, b, err)
 		}
 		if n == limit {
 			return true, nil
@@ -234,6 +283,10 @@ func (e *Engine) run(ctx, qctx context.Context, dc *duckdb.Conn, st statement, l
 		row := make([]any, len(vals))
 		for i, v := range vals {
 			row[i] = jsonValue(v, types[i], e.scrub)
+			sent += cellBytes(row[i])
+		}
+		if err := checkResultBytes(sent, e.o.MaxResultBytes); err != nil {
+			return false, err
 		}
 		if err := out.Row(row); err != nil {
 			return false, err
@@ -244,73 +297,124 @@ func (e *Engine) run(ctx, qctx context.Context, dc *duckdb.Conn, st statement, l
 	}
 }
 
-// prepare binds st, refusing every statement type but SELECT and EXPLAIN
-// of a SELECT. A query is first tried wrapped in "SELECT * FROM (…) LIMIT
-// limit+1", so DuckDB (which materialises results) stops at the rows that
-// will be sent; only a query with balanced parentheses is wrapped, so the
-// wrapper cannot change how it parses, and the wrapper is dropped again
-// when it renamed a duplicate column. What parses as a subquery is a
-// SELECT; anything else is prepared as written and judged by its type.
-func (e *Engine) prepare(dc *duckdb.Conn, st statement, limit int) (*duckdb.Stmt, error) {
-	if st.Balanced && st.Words[0] != "EXPLAIN" {
-		w, err := prepareOne(dc, fmt.Sprintf("SELECT * FROM (\n%s\n) LIMIT %d", st.Text, limit+1))
-		if err == nil && !renamedDuplicates(w) {
-			return w, nil
+// prepare checks st with the gate and prepares what DuckDB runs for it,
+// returning the statement and the names of its columns. A query runs
+// wrapped (wrapSQL): at most limit+1 rows, each counted against the budget
+// id, its columns renamed by position and given back their own names here.
+// EXPLAIN runs as written, its explained statement checked; it answers a
+// plan, not rows. Nothing that is not a SELECT is run: such a statement is
+// prepared only to say what it is.
+func (e *Engine) prepare(ctx context.Context, dc *duckdb.Conn, st statement, limit int, id int64) (*duckdb.Stmt, []string, error) {
+	if st.Words[0] == "EXPLAIN" {
+		return e.prepareExplain(ctx, dc, st)
+	}
+	if err := e.gate.check(ctx, st.Text); errors.Is(err, errNotSelect) {
+		return nil, nil, refuseNotSelect(dc, st.Text)
+	} else if err != nil {
+		return nil, nil, err
+	}
+	raw, err := prepareOne(dc, st.Text)
+	if err != nil {
+		return nil, nil, err
+	}
+	names, types, err := describe(raw)
+	raw.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	text := wrapSQL(st.Text, types, limit, id)
+	// The wrapper adds only the budget call: checked again as DuckDB parses
+	// it, a query can never have meant something else inside it.
+	if err := e.gate.check(ctx, text, budgetFunc); err != nil {
+		return nil, nil, err
+	}
+	w, err := prepareOne(dc, text)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n, err := w.ColumnCount(); err != nil || n != len(names) {
+		w.Close()
+		return nil, nil, fmt.Errorf("query: the wrapped statement has %d columns, the query %d (%v)", n, len(names), err)
+	}
+	return w, names, nil
+}
+
+// prepareExplain prepares an EXPLAIN whose explained statement the gate
+// allows. The options in parentheses may hold words, numbers and strings
+// only, so DuckDB and the lexer agree where the explained statement starts.
+func (e *Engine) prepareExplain(ctx context.Context, dc *duckdb.Conn, st statement) (*duckdb.Stmt, []string, error) {
+	i := st.explainedIndex()
+	depth := 0
+	for _, w := range st.Words[:i] {
+		if w == "(" {
+			if depth++; depth > 1 {
+				return nil, nil, forbidden("EXPLAIN's options are words, numbers and strings")
+			}
+		} else if w == ")" {
+			depth--
 		}
-		if w != nil {
-			w.Close()
-		}
+	}
+	if err := e.gate.check(ctx, st.explained()); errors.Is(err, errNotSelect) {
+		return nil, nil, refuseNotSelect(dc, st.explained())
+	} else if err != nil {
+		return nil, nil, err
 	}
 	s, err := prepareOne(dc, st.Text)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	typ, err := s.StatementType()
+	if typ, err := s.StatementType(); err != nil || typ != duckdb.STATEMENT_TYPE_EXPLAIN {
+		s.Close()
+		return nil, nil, forbidden("EXPLAIN explains one query")
+	}
+	names, _, err := describe(s)
 	if err != nil {
 		s.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	switch typ {
-	case duckdb.STATEMENT_TYPE_SELECT:
-		return s, nil
-	case duckdb.STATEMENT_TYPE_EXPLAIN:
-		inner, err := prepareOne(dc, st.explained())
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		it, _ := inner.StatementType()
-		inner.Close()
-		if it != duckdb.STATEMENT_TYPE_SELECT {
-			s.Close()
-			return nil, forbidden(typeReason(it))
-		}
-		return s, nil
-	}
-	s.Close()
-	return nil, forbidden(typeReason(typ))
+	return s, names, nil
 }
 
-// renamedDuplicates reports whether a wrapped statement has a column named
-// like DuckDB renames a duplicate in a subquery ("a" then "a_1").
-func renamedDuplicates(s *duckdb.Stmt) bool {
+// refuseNotSelect returns the error for a statement that is not a SELECT:
+// it is prepared, never run, so the refusal can name what it is. Returns
+// DuckDB's error when it cannot even prepare it.
+func refuseNotSelect(dc *duckdb.Conn, text string) error {
+	s, err := prepareOne(dc, text)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	typ, err := s.StatementType()
+	if err != nil {
+		return err
+	}
+	return forbidden(typeReason(typ))
+}
+
+// describe returns the names and types of a prepared statement's columns.
+// Returns an error when the statement is not a query.
+func describe(s *duckdb.Stmt) ([]string, []duckdb.Type, error) {
+	typ, err := s.StatementType()
+	if err != nil {
+		return nil, nil, err
+	}
+	if typ != duckdb.STATEMENT_TYPE_SELECT && typ != duckdb.STATEMENT_TYPE_EXPLAIN {
+		return nil, nil, forbidden(typeReason(typ))
+	}
 	n, err := s.ColumnCount()
 	if err != nil {
-		return true
+		return nil, nil, err
 	}
-	seen := make(map[string]bool, n)
+	names, types := make([]string, n), make([]duckdb.Type, n)
 	for i := range n {
-		name, err := s.ColumnName(i)
-		if err != nil {
-			return true
+		if names[i], err = s.ColumnName(i); err != nil {
+			return nil, nil, err
 		}
-		if j := strings.LastIndexByte(name, '_'); j > 0 && seen[strings.ToLower(name[:j])] &&
-			strings.Trim(name[j+1:], "0123456789") == "" {
-			return true
+		if types[i], err = s.ColumnType(i); err != nil {
+			return nil, nil, err
 		}
-		seen[strings.ToLower(name)] = true
 	}
-	return false
+	return names, types, nil
 }
 
 func typeReason(t duckdb.StmtType) string {

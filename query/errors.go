@@ -13,15 +13,20 @@ import (
 	"pinpipe/pin"
 )
 
-// fail turns a DuckDB or driver error into the error users see: ETIMEOUT
-// when the time limit interrupted it, ctx's error when the client left,
-// EFORBIDDEN for a file outside the lake, EINVALID for the rest, and the
-// message always without server paths.
-func (e *Engine) fail(ctx, qctx context.Context, err error) error {
+// fail turns a DuckDB or driver error into the error users see: the limit
+// b's answer hit (ETOOLARGE), ETIMEOUT when the time limit interrupted it,
+// ctx's error when the client left, EFORBIDDEN for a file outside the
+// lake, EINVALID for the rest, and the message always without server paths.
+func (e *Engine) fail(ctx, qctx context.Context, b *budget, err error) error {
 	var app *pin.Error
 	switch {
 	case errors.As(err, &app):
+		if app.Detail == nil {
+			return pin.Errorf(app.Code, "%s", e.scrub(app.Message)) // it may quote the query
+		}
 		return err
+	case budgetError(b) != nil:
+		return budgetError(b)
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case qctx.Err() != nil:
@@ -33,6 +38,9 @@ func (e *Engine) fail(ctx, qctx context.Context, err error) error {
 		return pin.Errorf(pin.EINVALID, "DuckDB could not run the query: %s", e.scrub(err.Error()))
 	}
 	msg := e.scrub(de.Msg)
+	if strings.Contains(msg, guardPhrase) {
+		return pin.Errorf(pin.ETOOLARGE, "%s", strings.TrimPrefix(msg, "Invalid Input Error: "))
+	}
 	switch de.Type {
 	case duckdb.ErrorTypePermission:
 		return pin.Errorf(pin.EFORBIDDEN,

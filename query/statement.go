@@ -98,11 +98,9 @@ var errMultiple = pin.Errorf(pin.EFORBIDDEN,
 
 // statement is the one statement of a request, as the lexer saw it.
 type statement struct {
-	Text     string   // the statement without its trailing ';'
-	Words    []string // its first tokens: words upper-cased, punctuation as is, quoted text as "'"
-	Starts   []int    // each of Words' byte offset in Text
-	Balanced bool     // every ')' closes an earlier '(' and none is left open
-	depth    int
+	Text   string   // the statement without its trailing ';'
+	Words  []string // its first tokens: words upper-cased, punctuation as is, quoted text as "'"
+	Starts []int    // each of Words' byte offset in Text
 }
 
 // maxWords is how many leading tokens a statement keeps: enough for
@@ -111,11 +109,17 @@ const maxWords = 64
 
 // parseStatement splits sql into statements the way DuckDB does (quotes,
 // comments and dollar-quoted strings respected) and returns the only one.
-// Returns EINVALID when there is no statement or it starts with a word no
-// statement starts with, and EFORBIDDEN when there are several or the
+// Returns EINVALID when the text holds a NUL byte, there is no statement or
+// it starts with a word no statement starts with, and EFORBIDDEN when there are several or the
 // first word is that of a statement that is not read-only.
 // EXPLAIN [ANALYZE] [(options)] is judged by the statement it explains.
 func parseStatement(sql string) (statement, error) {
+	if i := strings.IndexByte(sql, 0); i >= 0 {
+		// DuckDB reads the text as a C string: it would see only what comes
+		// before the NUL, and the checks here would judge the rest.
+		return statement{}, pin.Errorf(pin.EINVALID,
+			"The query contains a NUL byte (at byte %d); SQL text cannot hold one. Remove it, or write chr(0) where a value needs it.", i)
+	}
 	stmts := split(sql)
 	switch {
 	case len(stmts) == 0:
@@ -137,9 +141,22 @@ func parseStatement(sql string) (statement, error) {
 			return statement{}, forbidden(why)
 		}
 		return statement{}, pin.Errorf(pin.EINVALID,
-			"A query starts with SELECT, WITH, FROM, VALUES, TABLE, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN, not %s.", st.Text[st.Starts[i]:st.Starts[i]+len(first)])
+			"A query starts with SELECT, WITH, FROM, VALUES, TABLE, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN, not %s.", st.word(i))
 	}
 	return st, nil
+}
+
+// word returns Words[i] as written: upper-casing can change a word's
+// length (invalid UTF-8 becomes U+FFFD), so it is read again from Text.
+func (st statement) word(i int) string {
+	start := st.Starts[i]
+	end := start + 1
+	if isWordByte(st.Text[start]) {
+		for end < len(st.Text) && (isWordByte(st.Text[end]) || st.Text[end] == '$') {
+			end++
+		}
+	}
+	return st.Text[start:end]
 }
 
 // explainedIndex returns the index in Words of the first word of the
@@ -193,22 +210,13 @@ func split(sql string) []statement {
 		if word == ";" {
 			if cur != nil {
 				cur.Text = strings.TrimRightFunc(sql[start:at], unicode.IsSpace)
-				cur.Balanced = cur.Balanced && cur.depth == 0
 				out = append(out, *cur)
 				cur = nil
 			}
 			return
 		}
 		if cur == nil {
-			cur, start = &statement{Balanced: true}, at
-		}
-		switch word {
-		case "(":
-			cur.depth++
-		case ")":
-			if cur.depth--; cur.depth < 0 {
-				cur.Balanced = false
-			}
+			cur, start = &statement{}, at
 		}
 		if len(cur.Words) < maxWords {
 			cur.Words = append(cur.Words, word)
@@ -217,7 +225,6 @@ func split(sql string) []statement {
 	})
 	if cur != nil {
 		cur.Text = strings.TrimRightFunc(sql[start:], unicode.IsSpace)
-		cur.Balanced = cur.Balanced && cur.depth == 0
 		out = append(out, *cur)
 	}
 	return out
@@ -254,7 +261,7 @@ func lexFull(text string, f func(word string, at int)) {
 			i = skipDollar(text, i)
 		case isWordByte(c):
 			j := i
-			for j < len(text) && isWordByte(text[j]) {
+			for j < len(text) && (isWordByte(text[j]) || text[j] == '$') {
 				j++
 			}
 			f(strings.ToUpper(text[i:j]), i)
@@ -316,13 +323,22 @@ func skipQuoted(text string, i int, q byte, backslash bool) int {
 }
 
 // isDollarQuote reports whether the '$' at i opens a dollar-quoted string
-// ($$…$$ or $tag$…$tag$) rather than a parameter such as $1.
+// ($$…$$ or $tag$…$tag$) rather than a parameter such as $1. A tag is
+// spelled like an identifier, as in DuckDB's (PostgreSQL's) scanner: a
+// letter, '_' or non-ASCII byte, then any of those or digits ($a1$).
 func isDollarQuote(text string, i int) bool {
 	j := i + 1
-	for j < len(text) && (text[j] == '_' || unicode.IsLetter(rune(text[j]))) {
+	if j < len(text) && text[j] >= '0' && text[j] <= '9' {
+		return false
+	}
+	for j < len(text) && isTagByte(text[j]) {
 		j++
 	}
 	return j < len(text) && text[j] == '$'
+}
+
+func isTagByte(c byte) bool {
+	return c == '_' || c >= 0x80 || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // skipDollar returns the offset after the dollar-quoted string at i.

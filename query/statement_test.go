@@ -1,6 +1,7 @@
 package query
 
 import (
+	"strings"
 	"testing"
 
 	"pinpipe/lake"
@@ -35,6 +36,15 @@ func TestParseStatementCountsStatementsAsDuckDBDoes(t *testing.T) {
 		{"EXPLAIN", pin.EINVALID, ""},
 		{"pragma version", pin.EFORBIDDEN, ""},
 		{"GRANT ALL", pin.EINVALID, ""},
+		{"SELECT $a1$;$a1$", "", "SELECT $a1$;$a1$"},
+		{"SELECT $a1$ ; $a1$; COPY pins TO 'x'", pin.EFORBIDDEN, ""},
+		{"SELECT $_b2$;$_b2$", "", "SELECT $_b2$;$_b2$"},
+		{"SELECT $1", "", "SELECT $1"},
+		{"SELECT a$b$ FROM t; SELECT 2", pin.EFORBIDDEN, ""}, // a$b$ is an identifier, not a quote
+		{"SELECT 1\x00; COPY pins TO 'x'", pin.EINVALID, ""},
+		{"\x00", pin.EINVALID, ""},
+		{"\xff", pin.EINVALID, ""}, // upper-cased, the word grows: found by FuzzStatement
+		{"gr\xffant all", pin.EINVALID, ""},
 	}
 	for _, c := range cases {
 		st, err := parseStatement(c.sql)
@@ -45,6 +55,13 @@ func TestParseStatementCountsStatementsAsDuckDBDoes(t *testing.T) {
 		if err == nil && st.Text != c.text {
 			t.Errorf("%q: statement %q, want %q", c.sql, st.Text, c.text)
 		}
+	}
+}
+
+func TestParseStatementRefusesNULBytesSayingSo(t *testing.T) {
+	_, err := parseStatement("SELECT 1\x00 FROM pins")
+	if pin.ErrorCode(err) != pin.EINVALID || !strings.Contains(pin.ErrorMessage(err), "NUL byte (at byte 8)") {
+		t.Fatalf("%v", err)
 	}
 }
 
