@@ -31,8 +31,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	waitErr := p.Wait(ctx)
-	log.Info("stopping: no new requests; flushing the producer, finishing in-flight batches")
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	log.Info("stopping: draining, then no new requests; flushing the producer, finishing in-flight batches")
+	// The drain period comes on top of the half minute the rest may take.
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownDrain+30*time.Second)
 	defer cancel()
 	return errors.Join(waitErr, p.Stop(stopCtx))
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +69,54 @@ type Config struct {
 	MirrorStaleness    time.Duration
 
 	LogLevel string
+
+	// Roles are the parts of the pipeline this instance runs; see Roles.
+	Roles Roles
+	// ShutdownDrain is how long a stopping instance keeps serving with
+	// /readyz unready, so a load balancer moves traffic away first.
+	ShutdownDrain time.Duration
+}
+
+// The roles an instance may run (PINPIPE_ROLES).
+const (
+	RoleAPI     = "api"     // POST /pins (the producer) and the read routes
+	RoleLanding = "landing" // the landing consumer: topic → raw zone
+	RoleStream  = "stream"  // the stream consumer: topic → Postgres
+	RoleBatch   = "batch"   // the daily schedule and on-demand runs
+	RoleQuery   = "query"   // DuckDB over the lake mirror, for /query
+)
+
+// AllRoles is every role, in the order they are listed.
+var AllRoles = Roles{RoleAPI, RoleLanding, RoleStream, RoleBatch, RoleQuery}
+
+// Roles is a set of roles in AllRoles order, without repeats.
+type Roles []string
+
+// Has reports whether role is in r.
+func (r Roles) Has(role string) bool { return slices.Contains(r, role) }
+
+// ParseRoles reads a comma-separated list of roles, or "all". Returns an
+// error naming the unknown role, or saying the list is empty.
+func ParseRoles(v string) (Roles, error) {
+	if strings.TrimSpace(v) == "all" {
+		return slices.Clone(AllRoles), nil
+	}
+	want := list(v)
+	for _, r := range want {
+		if !AllRoles.Has(r) {
+			return nil, fmt.Errorf("unknown role %q: want all, or a comma-separated list of %s", r, strings.Join(AllRoles, ", "))
+		}
+	}
+	var out Roles
+	for _, r := range AllRoles {
+		if slices.Contains(want, r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no role given: want all, or a comma-separated list of %s", strings.Join(AllRoles, ", "))
+	}
+	return out, nil
 }
 
 // setting ties one environment variable to its flag, its default and the
@@ -145,6 +194,19 @@ var settings = []setting{
 		return fmt.Errorf("want debug, info, warn or error, got %q", v)
 	}},
 	{"PINPIPE_MAX_FIELD_BYTES", "65536", "most bytes one field of a POST /pins record may hold; a longer one makes the request 400", intSetter(func(c *Config, n int) { c.MaxFieldBytes = n })},
+	{"PINPIPE_ROLES", "all", "what this instance runs: all, or a comma-separated list of api (POST /pins and the reads), landing, stream, batch (the schedule and on-demand runs), query (/query)", func(c *Config, v string) error {
+		r, err := ParseRoles(v)
+		c.Roles = r
+		return err
+	}},
+	{"PINPIPE_SHUTDOWN_DRAIN", "5s", "on SIGTERM, how long /readyz answers 503 while requests are still served, before the server stops accepting (0s: none)", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("want a duration such as 0s, 5s or 30s, got %q", v)
+		}
+		c.ShutdownDrain = d
+		return nil
+	}},
 }
 
 // Load reads the configuration: each setting's default, overridden by its

@@ -16,23 +16,35 @@ import (
 	"pinpipe/server"
 )
 
-// startBatch starts the batch lane: the landing (topic → raw zone), and
-// the daily job's run control with its schedule over the serving store,
-// which also answers the serving reads.
-func (p *Pipeline) startBatch(ctx context.Context) error {
-	svc, _, err := p.openBatch(ctx, p.Config.BatchCron)
-	if err != nil {
-		return err
-	}
-	p.opts.Batch, p.opts.Serving = svc, svc
+// startBatch starts the batch lane's parts among roles: the landing
+// (topic → raw zone) with the landing role; the daily job's run control
+// with its schedule with the batch role; the serving store, which answers
+// the serving reads and the run history, with the api or the batch role.
+func (p *Pipeline) startBatch(ctx context.Context, roles config.Roles) error {
 	cfg := p.Config
+	if roles.Has(config.RoleAPI) || roles.Has(config.RoleBatch) {
+		svc, _, err := p.openBatch(ctx, p.Config.BatchCron)
+		if err != nil {
+			return err
+		}
+		p.opts.Batch, p.opts.Serving = svc, svc
+		if roles.Has(config.RoleBatch) {
+			p.goLane("batch", func() error { return svc.Serve(ctx) })
+		} else {
+			// Reads only: the server refuses POST /batch/runs without the
+			// batch role, so this service never starts a run.
+			p.onClose(func(context.Context) error { svc.Close(); return nil })
+		}
+	}
+	if !roles.Has(config.RoleLanding) {
+		return nil
+	}
 	p.goLane("landing", func() error {
 		return batch.RunLanding(ctx, batch.LandingOptions{
 			Brokers: p.Brokers, Topic: cfg.Topic, Group: cfg.GroupPrefix + "-landing", Lake: p.Lake,
 			MaxRecords: cfg.LandingMaxRecords, Interval: cfg.LandingInterval, Log: p.Log, Registry: p.Registry,
 		})
 	})
-	p.goLane("batch", func() error { return svc.Serve(ctx) })
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,36 +72,54 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Pipeli
 			_ = p.closeAll(context.Background())
 		}
 	}()
-	if err := p.startKafka(ctx); err != nil {
-		return nil, err
+	roles := cfg.Roles
+	if len(roles) == 0 {
+		roles = config.AllRoles
 	}
-	if err := p.startLake(ctx); err != nil {
-		return nil, err
+	has := roles.Has
+	if has(config.RoleAPI) || has(config.RoleLanding) || has(config.RoleStream) {
+		if err := p.startKafka(ctx); err != nil {
+			return nil, err
+		}
 	}
-	p.Producer = ingest.NewProducer(p.Brokers, cfg.Topic, reg)
+	if has(config.RoleLanding) || has(config.RoleBatch) || has(config.RoleQuery) {
+		if err := p.startLake(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if has(config.RoleAPI) {
+		p.Producer = ingest.NewProducer(p.Brokers, cfg.Topic, reg)
+	}
 
 	laneCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	p.stopLane = stop
 	p.lanes, laneCtx = errgroup.WithContext(laneCtx)
-	if err := p.startBatch(laneCtx); err != nil {
+	if err := p.startBatch(laneCtx, roles); err != nil {
 		return nil, err
 	}
-	if err := p.startStream(laneCtx); err != nil {
+	if err := p.startStream(laneCtx, roles); err != nil {
 		return nil, err
 	}
-	if err := p.startQuery(laneCtx); err != nil {
-		return nil, err
+	if has(config.RoleQuery) {
+		if err := p.startQuery(laneCtx); err != nil {
+			return nil, err
+		}
 	}
 
 	o := p.opts
-	o.Log, o.Registry, o.APIKey, o.MaxBodyBytes, o.Producer = log, reg, cfg.APIKey, cfg.MaxBodyBytes, p.Producer
+	o.Log, o.Registry, o.APIKey, o.MaxBodyBytes = log, reg, cfg.APIKey, cfg.MaxBodyBytes
+	if p.Producer != nil {
+		o.Producer = p.Producer
+	}
+	o.Roles = roles
 	o.MaxFieldBytes = cfg.MaxFieldBytes
 	o.Addr, o.AllowedHosts, o.AllowedOrigins, o.QueryTimeout = p.Addr, cfg.AllowedHosts, cfg.AllowedOrigins, cfg.QueryTimeout
 	p.Server = server.New(o)
 	p.httpSrv = p.Server.HTTPServer()
 	p.httpDone = make(chan error, 1)
 	go func() { p.httpDone <- p.httpSrv.Serve(ln) }()
-	log.Info("pinpipe is serving", slog.String("url", "http://"+p.Addr), slog.String("dashboard", "http://"+p.Addr+"/"))
+	log.Info("pinpipe is serving", slog.String("url", "http://"+p.Addr), slog.String("dashboard", "http://"+p.Addr+"/"),
+		slog.String("roles", strings.Join(roles, ",")))
 	return p, nil
 }
 
@@ -200,11 +219,24 @@ func (p *Pipeline) Wait(ctx context.Context) error {
 	}
 }
 
-// Stop drains in order: stop accepting requests, flush the producer, stop
-// the lanes (each finishes its in-flight batch and commits its offsets),
-// then close the stores and the embedded defaults.
+// Stop drains in order: turn /readyz unready while still serving for
+// PINPIPE_SHUTDOWN_DRAIN (cut short when ctx ends), stop accepting
+// requests, flush the producer, stop the lanes (each finishes its
+// in-flight batch and commits its offsets), then close the stores and the
+// embedded defaults.
 func (p *Pipeline) Stop(ctx context.Context) error {
 	var errs []error
+	if p.Server != nil && p.Config.ShutdownDrain > 0 {
+		p.Server.Drain()
+		p.Log.Info("stopping: /readyz answers 503 while requests are still served for the drain period",
+			slog.Duration("drain", p.Config.ShutdownDrain))
+		t := time.NewTimer(p.Config.ShutdownDrain)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
 	if p.httpSrv != nil {
 		if err := p.httpSrv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http: %w", err))

@@ -5,14 +5,20 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"pinpipe/config"
 	"pinpipe/server"
 	"pinpipe/stream"
 )
 
 // startStream starts the stream lane over Postgres, or over the embedded
-// stand-in under <data dir>/postgres when PINPIPE_POSTGRES_URL is unset.
-// Postgres being down does not stop the start: the lane waits for it.
-func (p *Pipeline) startStream(ctx context.Context) error {
+// stand-in under <data dir>/postgres when PINPIPE_POSTGRES_URL is unset:
+// the consumer with the stream role, the real-time reads with the api or
+// the stream role. Postgres being down does not stop the start: the lane
+// waits for it.
+func (p *Pipeline) startStream(ctx context.Context, roles config.Roles) error {
+	if !roles.Has(config.RoleAPI) && !roles.Has(config.RoleStream) {
+		return nil
+	}
 	cfg := p.Config
 	var sink stream.Sink
 	embedded := cfg.PostgresURL == ""
@@ -45,6 +51,8 @@ func (p *Pipeline) startStream(ctx context.Context) error {
 	})
 	p.opts.Stream = lane
 	p.opts.Checks = append(p.opts.Checks, server.Check{Name: "postgres", Embedded: embedded, Check: sink.Check})
-	p.goLane("stream", func() error { return lane.Run(ctx) })
+	if roles.Has(config.RoleStream) {
+		p.goLane("stream", func() error { return lane.Run(ctx) })
+	}
 	return nil
 }

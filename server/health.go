@@ -34,7 +34,17 @@ const checkTimeout = 2 * time.Second
 // not. /readyz needs no key, and a failure's own text may name paths on
 // the server or pin ids, so only a request with the API key sees it;
 // others get a generic reason, and the log has the full one.
+//
+// The answer also lists the instance's roles. Once Drain was called it is
+// 503 with status "shutting down", whatever the checks say.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"status": "shutting down", "roles": s.Roles, "checks": map[string]CheckResult{},
+			"detail": "This instance is shutting down: it still answers requests it receives during its drain period (PINPIPE_SHUTDOWN_DRAIN), but should get no new ones.",
+		})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 	defer cancel()
 	authorized := s.hasKey(r)
@@ -66,7 +76,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 			status, code = "degraded", http.StatusServiceUnavailable
 		}
 	}
-	writeJSON(w, code, map[string]any{"status": status, "checks": results})
+	writeJSON(w, code, map[string]any{"status": status, "roles": s.Roles, "checks": results})
 }
 
 // readyReason is what /readyz says of a failed check: its text for a

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,6 +63,9 @@ type Options struct {
 	Stream       StreamService // nil: the stream routes answer 503
 	Query        Querier       // nil: the query routes answer 503
 	Checks       []Check
+	// Roles are the roles this instance runs (PINPIPE_ROLES); a route
+	// whose role is missing answers 503 naming it. Empty means all.
+	Roles []string
 }
 
 // Server answers pinpipe's HTTP API.
@@ -72,6 +76,7 @@ type Server struct {
 	hosts    hostGuard
 	origins  *http.CrossOriginProtection
 	ready    readyLog
+	draining atomic.Bool
 	limits   limits
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -111,21 +116,23 @@ func New(o Options) *Server {
 
 	// guarded: routes that change state or run a query refuse
 	// cross-origin browser requests.
-	auth("POST /pins", s.guarded(s.handlePostPins))
-	auth("GET /pins/{unique_id}", s.handleGetPin)
-	auth("GET /categories/{category}/top", s.handleTopByCategory)
-	auth("POST /batch/runs", s.guarded(s.handleStartRun))
-	auth("GET /batch/runs", s.handleListRuns)
-	auth("GET /batch/runs/{id}", s.handleGetRun)
-	auth("GET /stream/recent", s.handleStreamRecent)
-	auth("GET /stream/stats", s.handleStreamStats)
-	auth("POST /query", s.guarded(s.handleQuery))
-	auth("GET /query", s.guarded(s.handleQuery))
+	// needs: the roles (any of) an instance must run to answer a route.
+	auth("POST /pins", s.needs(s.guarded(s.handlePostPins), "api"))
+	auth("GET /pins/{unique_id}", s.needs(s.handleGetPin, "api", "batch"))
+	auth("GET /categories/{category}/top", s.needs(s.handleTopByCategory, "api", "batch"))
+	auth("POST /batch/runs", s.needs(s.guarded(s.handleStartRun), "batch"))
+	auth("GET /batch/runs", s.needs(s.handleListRuns, "api", "batch"))
+	auth("GET /batch/runs/{id}", s.needs(s.handleGetRun, "api", "batch"))
+	auth("GET /stream/recent", s.needs(s.handleStreamRecent, "api", "stream"))
+	auth("GET /stream/stats", s.needs(s.handleStreamStats, "api", "stream"))
+	auth("POST /query", s.needs(s.guarded(s.handleQuery), "query"))
+	auth("GET /query", s.needs(s.guarded(s.handleQuery), "query"))
 	auth("GET /openapi.json", s.handleOpenAPI)
 	open("GET /healthz", s.handleHealthz)
 	open("GET /readyz", s.handleReadyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
 	s.mux.Handle("GET /", web.Handler())
+	s.registerRoles(o.Registry)
 	return s
 }
 
@@ -136,6 +143,9 @@ func New(o Options) *Server {
 // the service by names of their own.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.setDeadlines(w, r)
+	if s.draining.Load() {
+		w.Header().Set("Connection", "close")
+	}
 	switch r.URL.Path {
 	case "/healthz", "/readyz", "/metrics":
 	default:
