@@ -38,7 +38,7 @@ func runEmulate(ctx context.Context, env Env, args []string) error {
 	batch := max(1, int(*pinsPerSec/10))
 	gen := synth.New(*seed)
 	res := post(ctx, env, postOptions{
-		client: newClient(*pf.url, *pf.apiKey, 8), batch: batch, concurrency: 8,
+		client: newClient(pf.url.list(), *pf.apiKey, 8), batch: batch, concurrency: 8,
 		rate: *pinsPerSec, quiet: *pf.quiet, total: total, desc: fmt.Sprintf("emulating %.0f pins/s", *pinsPerSec),
 	}, func(yield func([]byte) bool) {
 		for i := int64(0); *count == 0 || i < *count; i++ {

@@ -55,7 +55,7 @@ func runLoad(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("%s holds no pins", name)
 	}
 	res := post(ctx, env, postOptions{
-		client: newClient(*pf.url, *pf.apiKey, *conc), batch: *batch, concurrency: *conc,
+		client: newClient(pf.url.list(), *pf.apiKey, *conc), batch: *batch, concurrency: *conc,
 		rate: *pinsPerSec, quiet: *pf.quiet, total: int64(len(pins)),
 		desc: "loading " + name,
 	}, func(yield func([]byte) bool) {
