@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
+	"github.com/jonboulle/clockwork"
 
 	"pinpipe/pin"
 )
@@ -25,6 +26,11 @@ type ServiceOptions struct {
 	Cron    string
 	Log     *slog.Logger
 	Metrics *JobMetrics
+	// Locker keeps each firing of the schedule to one instance of the
+	// cluster (see ScheduleLocker); nil: ScheduleLocker(Job.Store, …).
+	Locker gocron.Locker
+	// Clock drives the schedule; nil: the real clock. Tests pass a fake.
+	Clock clockwork.Clock
 }
 
 // Service is run control for the daily job, like Airflow's: it starts runs
@@ -73,7 +79,16 @@ func (s *Service) Serve(ctx context.Context) error {
 	defer s.Close()
 	s.recoverStale(ctx)
 	if s.o.Cron != "" {
-		sched, err := gocron.NewScheduler(gocron.WithLocation(time.UTC))
+		opts := []gocron.SchedulerOption{gocron.WithLocation(time.UTC)}
+		now := time.Now
+		if s.o.Clock != nil {
+			opts, now = append(opts, gocron.WithClock(s.o.Clock)), s.o.Clock.Now
+		}
+		locker := s.o.Locker
+		if locker == nil {
+			locker = ScheduleLocker(s.store, now)
+		}
+		sched, err := gocron.NewScheduler(append(opts, gocron.WithDistributedLocker(locker))...)
 		if err != nil {
 			return fmt.Errorf("batch: scheduler: %w", err)
 		}
