@@ -1,4 +1,5 @@
-// Header status pills, one per dependency that GET /readyz reports.
+// Header status pills, one per dependency that GET /readyz reports, and a
+// badge with the roles this instance runs (PINPIPE_ROLES).
 
 import { call } from './api.js';
 import { $, fill, h } from './format.js';
@@ -51,7 +52,22 @@ export function createHealth() {
     if (e.key === 'Escape' && openKey) close();
   });
 
-  function render(status, data) {
+  // rolesBadge names the instance's roles, and says when it is shutting down.
+  function rolesBadge(status, roles) {
+    if (status === 'shutting down') {
+      return h('span', { class: 'pill bad roles', title: 'This instance is draining before it stops; reload to reach another.' },
+        h('span', { class: 'dot bad' }), 'Shutting down');
+    }
+    if (!Array.isArray(roles) || roles.length === 0) return null;
+    const all = roles.length === 5;
+    return h('span', {
+      class: 'pill roles',
+      dataset: { roles: roles.join(',') },
+      title: `This instance runs: ${roles.join(', ')} (PINPIPE_ROLES). A panel whose role it lacks says so.`,
+    }, all ? 'All roles' : `Roles: ${roles.join(', ')}`);
+  }
+
+  function render(status, data, roles) {
     checks = data ?? {};
     const keys = Object.keys(checks).sort((a, b) => {
       const ia = ORDER.indexOf(a) >>> 0; // unknown keys (-1) sort last
@@ -71,7 +87,7 @@ export function createHealth() {
         onclick: () => (openKey === key ? close() : open(key, pill)),
       }, h('span', { class: `dot ${state}` }), nameOf(key));
       return pill;
-    }));
+    }), rolesBadge(status, roles));
     box.dataset.status = status;
     if (openKey) {
       const pill = [...box.children].find((p) => p.dataset.check === openKey);
@@ -85,7 +101,7 @@ export function createHealth() {
       // Degraded readiness is a 503 with the same body: still worth drawing.
       const { data } = await call('readyz', { allow: [503], timeout: 8000 });
       const text = JSON.stringify(data);
-      if (text !== shown) render(data?.status ?? 'degraded', data?.checks);
+      if (text !== shown) render(data?.status ?? 'degraded', data?.checks, data?.roles);
       shown = text;
     } catch (err) {
       checks = {};
