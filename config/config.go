@@ -54,6 +54,9 @@ type Config struct {
 	MirrorStaleness    time.Duration
 
 	LogLevel string
+
+	TopicPartitions  int // partitions of a topic pinpipe creates
+	TopicReplication int // replicas of a topic pinpipe creates, capped at the broker count
 }
 
 // setting ties one environment variable to its flag, its default and the
@@ -120,6 +123,8 @@ var settings = []setting{
 		}
 		return fmt.Errorf("want debug, info, warn or error, got %q", v)
 	}},
+	{"PINPIPE_TOPIC_PARTITIONS", "3", "partitions of the topic when pinpipe creates it (an existing topic is kept)", intSetter(func(c *Config, n int) { c.TopicPartitions = n })},
+	{"PINPIPE_TOPIC_REPLICATION", "3", "replicas of the topic when pinpipe creates it, capped at the broker count (an existing topic with fewer gets a warning)", intSetter(func(c *Config, n int) { c.TopicReplication = n })},
 }
 
 // Load reads the configuration: each setting's default, overridden by its
