@@ -126,24 +126,50 @@ func checkExisting(ctx context.Context, brokers []string, t Topic, replication i
 	if have < 2 {
 		return
 	}
-	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	res, err := cl.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
-		ResourceType: kafka.ResourceTypeTopic, ResourceName: t.Name, ConfigNames: []string{"min.insync.replicas"},
-	}}})
+	v, err := topicConfig(ctx, brokers, t.Name, "min.insync.replicas")
 	if err != nil {
 		log.Debug("kafka: cannot read the topic's min.insync.replicas", slog.String("topic", t.Name), slog.Any("error", err))
 		return
 	}
-	for _, r := range res.Resources {
-		for _, e := range r.ConfigEntries {
-			if n, err := strconv.Atoi(e.ConfigValue); err == nil && n < 2 {
-				log.Warn("kafka: topic has min.insync.replicas="+e.ConfigValue+", so a pin acknowledged with acks=all may "+
-					"rest on one copy. Raise it with: kafka-configs.sh --bootstrap-server "+bootstrap+
-					" --entity-type topics --entity-name "+t.Name+" --alter --add-config min.insync.replicas=2",
-					slog.String("topic", t.Name), slog.Int("replication", have))
+	if n, err := strconv.Atoi(v); err == nil && n < 2 {
+		log.Warn("kafka: topic has min.insync.replicas="+v+", so a pin acknowledged with acks=all may "+
+			"rest on one copy. Raise it with: kafka-configs.sh --bootstrap-server "+bootstrap+
+			" --entity-type topics --entity-name "+t.Name+" --alter --add-config min.insync.replicas=2",
+			slog.String("topic", t.Name), slog.Int("replication", have))
+	}
+}
+
+// topicConfig returns the value of the topic's config name. A broker that
+// has not yet learnt of a new topic answers with an error for it, so the
+// read is retried for up to two seconds. Returns the last error when no
+// broker gave the value.
+func topicConfig(ctx context.Context, brokers []string, topic, name string) (string, error) {
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	var last error
+	for range 20 {
+		res, err := cl.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{name},
+		}}})
+		switch {
+		case err != nil:
+			last = err
+		case len(res.Resources) != 1 || res.Resources[0].Error != nil:
+			last = fmt.Errorf("kafka: describe configs of topic %q: %v", topic, res.Resources)
+		default:
+			for _, e := range res.Resources[0].ConfigEntries {
+				if e.ConfigName == name {
+					return e.ConfigValue, nil
+				}
 			}
+			last = fmt.Errorf("kafka: topic %q has no config %s (yet)", topic, name)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	return "", last
 }
 
 // reassignment returns a kafka-reassign-partitions.sh JSON document that
