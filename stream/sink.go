@@ -115,13 +115,15 @@ ORDER BY ingested_at DESC, kafka_partition DESC, kafka_offset DESC LIMIT $1`
 )
 
 // scanDest returns the scan destinations of selectRecent's columns into c;
-// tags is where the tags column goes (the drivers return lists differently).
+// tags is where the list columns go (the drivers return lists differently).
 func scanDest(c *pin.Cleaned, tags any) []any {
-	return []any{
-		&c.IDIndex, &c.Title, &c.Category, &c.UniqueID, &c.Description, &c.PosterName,
-		&c.FollowerCount, &c.TagList, tags, &c.IsImageOrVideo, &c.ImageSrc,
-		&c.Downloaded, &c.SaveLocation, &c.IngestedAt, &c.KafkaPartition, &c.KafkaOffset,
+	dest := c.Fields()
+	for i, col := range pin.Schema {
+		if col.Kind == pin.TextList {
+			dest[i] = tags
+		}
 	}
+	return dest
 }
 
 // lastHour returns the window of Stats.PerMinute: from 59 minutes before
