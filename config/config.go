@@ -70,6 +70,8 @@ type Config struct {
 
 	LogLevel string
 
+	TopicPartitions  int // partitions of a topic pinpipe creates
+	TopicReplication int // replicas of a topic pinpipe creates, capped at the broker count
 	// Roles are the parts of the pipeline this instance runs; see Roles.
 	Roles Roles
 	// ShutdownDrain is how long a stopping instance keeps serving with
@@ -194,6 +196,8 @@ var settings = []setting{
 		return fmt.Errorf("want debug, info, warn or error, got %q", v)
 	}},
 	{"PINPIPE_MAX_FIELD_BYTES", "65536", "most bytes one field of a POST /pins record may hold; a longer one makes the request 400", intSetter(func(c *Config, n int) { c.MaxFieldBytes = n })},
+	{"PINPIPE_TOPIC_PARTITIONS", "3", "partitions of the topic when pinpipe creates it (an existing topic is kept)", intSetter(func(c *Config, n int) { c.TopicPartitions = n })},
+	{"PINPIPE_TOPIC_REPLICATION", "3", "replicas of the topic when pinpipe creates it, capped at the broker count (an existing topic with fewer gets a warning)", intSetter(func(c *Config, n int) { c.TopicReplication = n })},
 	{"PINPIPE_ROLES", "all", "what this instance runs: all, or a comma-separated list of api (POST /pins and the reads), landing, stream, batch (the schedule and on-demand runs), query (/query)", func(c *Config, v string) error {
 		r, err := ParseRoles(v)
 		c.Roles = r
