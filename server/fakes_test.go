@@ -14,12 +14,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"pinpipe/batch"
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
-	"pinpipe/query"
 	"pinpipe/server"
-	"pinpipe/stream"
 )
 
 // Small fakes of the lanes, so route tests run the real server in
@@ -49,25 +46,25 @@ func (p *fakeProducer) count() int {
 // fakeBatch queues every run it is asked for.
 type fakeBatch struct {
 	mu   sync.Mutex
-	runs []batch.Run
+	runs []pin.Run
 }
 
-func (b *fakeBatch) StartRun(_ context.Context, date, trigger string) (batch.Run, error) {
+func (b *fakeBatch) StartRun(_ context.Context, date, trigger string) (pin.Run, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	r := batch.Run{ID: date + "-" + trigger, Date: date, Trigger: trigger, Status: batch.StatusQueued}
+	r := pin.Run{ID: date + "-" + trigger, Date: date, Trigger: trigger, Status: pin.RunQueued}
 	b.runs = append(b.runs, r)
 	return r, nil
 }
 
-func (b *fakeBatch) Runs(context.Context, int) ([]batch.Run, error) {
+func (b *fakeBatch) Runs(context.Context, int) ([]pin.Run, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return append([]batch.Run(nil), b.runs...), nil
+	return append([]pin.Run(nil), b.runs...), nil
 }
 
-func (b *fakeBatch) Run(_ context.Context, id string) (batch.Run, error) {
-	return batch.Run{}, pin.Errorf(pin.ENOTFOUND, "no run %s", id)
+func (b *fakeBatch) Run(_ context.Context, id string) (pin.Run, error) {
+	return pin.Run{}, pin.Errorf(pin.ENOTFOUND, "no run %s", id)
 }
 
 func (b *fakeBatch) count() int {
@@ -83,8 +80,8 @@ func (s *fakeStream) Recent(_ context.Context, n int) ([]pin.Cleaned, error) {
 	return s.pins[:min(n, len(s.pins))], nil
 }
 
-func (s *fakeStream) Stats(context.Context) (stream.Stats, error) {
-	return stream.Stats{Total: int64(len(s.pins))}, nil
+func (s *fakeStream) Stats(context.Context) (pin.Stats, error) {
+	return pin.Stats{Total: int64(len(s.pins))}, nil
 }
 
 // fakeQuerier behaves like the query engine where slots are concerned: it
@@ -107,7 +104,7 @@ func newFakeQuerier(slots, rows int, cell string) *fakeQuerier {
 	return &fakeQuerier{slots: make(chan struct{}, slots), rows: rows, cell: cell}
 }
 
-func (q *fakeQuerier) Query(ctx context.Context, sql string, limit int, out query.Result) (bool, error) {
+func (q *fakeQuerier) Query(ctx context.Context, sql string, limit int, out pin.QueryResult) (bool, error) {
 	select {
 	case q.slots <- struct{}{}:
 	default:

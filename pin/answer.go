@@ -1,19 +1,34 @@
-package query
+package pin
 
 import (
 	"encoding/json"
 	"strconv"
 )
 
-// Column is one column of an answer: its name and DuckDB type name.
+// Row limits of one SQL query (POST /query, pinpipe query).
+const (
+	QueryDefaultLimit = 1000
+	QueryMaxLimit     = 100000
+)
+
+// QueryResult receives a query's answer as it is read: the columns once,
+// then each row. Values are JSON-friendly: nil, string, bool, int64,
+// float64, json.Number, and lists and maps of those. An error from either
+// method stops the query, and the query returns it.
+type QueryResult interface {
+	Columns(names, types []string) error
+	Row(values []any) error
+}
+
+// Column is one column of a query's answer: its name and DuckDB type name.
 type Column struct {
 	Name string `json:"name"`
 	Type string `json:"type"`
 }
 
-// Response is the JSON answer of POST /query, as clients decode it
+// QueryResponse is the JSON answer of POST /query, as clients decode it
 // (decode with UseNumber to keep big integers exact).
-type Response struct {
+type QueryResponse struct {
 	Columns   []Column `json:"columns"`
 	Rows      [][]any  `json:"rows"`
 	RowCount  int      `json:"row_count"`
@@ -23,7 +38,7 @@ type Response struct {
 
 // CellText returns a value of an answer row as text, for CSV and tables:
 // NULL as "", text as is, numbers and booleans as in JSON, lists and
-// objects as JSON.
+// objects as JSON ("" for a value JSON cannot encode).
 func CellText(v any) string {
 	switch x := v.(type) {
 	case nil:
