@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -134,9 +133,6 @@ func (s *Server) handleTopByCategory(w http.ResponseWriter, r *http.Request) {
 	}
 	pins, err := s.Serving.TopByCategory(r.Context(), r.PathValue("category"), date, n)
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return
-		}
 		s.writeError(w, r, err)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -64,6 +65,13 @@ func (b *fakeBatch) Runs(context.Context, int) ([]pin.Run, error) {
 }
 
 func (b *fakeBatch) Run(_ context.Context, id string) (pin.Run, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, r := range b.runs {
+		if r.ID == id {
+			return r, nil
+		}
+	}
 	return pin.Run{}, pin.Errorf(pin.ENOTFOUND, "no run %s", id)
 }
 
@@ -71,6 +79,62 @@ func (b *fakeBatch) count() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.runs)
+}
+
+// fakeServing answers the serving reads from fixed pins, and err instead
+// when set; wait, when set, makes every read wait for its request's
+// context to end and return what the stores return then.
+type fakeServing struct {
+	pins []pin.Cleaned
+	err  error
+	wait bool
+
+	mu   sync.Mutex
+	asks []string // "category date n" of each TopByCategory
+}
+
+func (s *fakeServing) Pin(ctx context.Context, id string) (pin.Cleaned, error) {
+	if err := s.fail(ctx); err != nil {
+		return pin.Cleaned{}, err
+	}
+	for _, p := range s.pins {
+		if p.UniqueID == id {
+			return p, nil
+		}
+	}
+	return pin.Cleaned{}, pin.Errorf(pin.ENOTFOUND, "No pin has unique_id %q.", id)
+}
+
+func (s *fakeServing) TopByCategory(ctx context.Context, category, date string, n int) ([]pin.Cleaned, error) {
+	s.mu.Lock()
+	s.asks = append(s.asks, fmt.Sprintf("%s %s %d", category, date, n))
+	s.mu.Unlock()
+	if err := s.fail(ctx); err != nil {
+		return nil, err
+	}
+	var out []pin.Cleaned
+	for _, p := range s.pins {
+		if p.Category == category && len(out) < n {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// fail returns the error a read ends with, nil for none.
+func (s *fakeServing) fail(ctx context.Context) error {
+	if s.wait {
+		<-ctx.Done()
+		// As a store does: its driver's error, wrapped as unavailable.
+		return fmt.Errorf("%w (%v)", pin.Errorf(pin.EUNAVAILABLE, "The store is not reachable."), ctx.Err())
+	}
+	return s.err
+}
+
+func (s *fakeServing) asked() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.asks...)
 }
 
 // fakeStream answers the real-time view with fixed pins.
@@ -81,7 +145,11 @@ func (s *fakeStream) Recent(_ context.Context, n int) ([]pin.Cleaned, error) {
 }
 
 func (s *fakeStream) Stats(context.Context) (pin.Stats, error) {
-	return pin.Stats{Total: int64(len(s.pins))}, nil
+	by := map[string]int64{}
+	for _, p := range s.pins {
+		by[p.Category]++
+	}
+	return pin.Stats{Total: int64(len(s.pins)), ByCategory: by, Lag: 3, Freshness: pin.Freshness{P50: 0.2, P99: 0.9}}, nil
 }
 
 // fakeQuerier behaves like the query engine where slots are concerned: it
@@ -154,6 +222,7 @@ func (q *fakeQuerier) received() []string {
 type fakes struct {
 	producer *fakeProducer
 	batch    *fakeBatch
+	serving  *fakeServing
 	stream   *fakeStream
 	query    *fakeQuerier
 }
@@ -163,7 +232,7 @@ type fakes struct {
 // ends. tune, when not nil, is called on the server before it serves.
 func serve(t *testing.T, o server.Options, tune func(*server.Server)) (string, *fakes) {
 	t.Helper()
-	f := &fakes{producer: &fakeProducer{}, batch: &fakeBatch{}, stream: &fakeStream{}, query: newFakeQuerier(4, 3, "x")}
+	f := &fakes{producer: &fakeProducer{}, batch: &fakeBatch{}, serving: &fakeServing{}, stream: &fakeStream{}, query: newFakeQuerier(4, 3, "x")}
 	if o.Log == nil {
 		o.Log = testenv.Log(t)
 	}
@@ -176,6 +245,11 @@ func serve(t *testing.T, o server.Options, tune func(*server.Server)) (string, *
 	}
 	if o.Batch == nil {
 		o.Batch = f.batch
+	}
+	if o.Serving == nil {
+		o.Serving = f.serving
+	} else if sv, ok := o.Serving.(*fakeServing); ok {
+		f.serving = sv
 	}
 	if o.Stream == nil {
 		o.Stream = f.stream
