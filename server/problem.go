@@ -55,8 +55,12 @@ func status(err error) int {
 
 // clientGone reports whether err comes of r's client going away: r's
 // context was canceled (the connection closed), or the connection broke
-// under a read or write.
+// under a read or write. A body that missed its deadline also cancels the
+// context, but that client is still there and gets its 408.
 func clientGone(r *http.Request, err error) bool {
+	if pin.ErrorCode(err) == eSlowBody {
+		return false
+	}
 	return errors.Is(r.Context().Err(), context.Canceled) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
