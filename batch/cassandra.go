@@ -34,11 +34,12 @@ type CassandraOptions struct {
 }
 
 // Cassandra is the serving store on a Cassandra cluster. Its tables:
-//   - pins: PRIMARY KEY unique_id, the cleaned columns and dt; each write
-//     carries the pin's ingested_at as its Cassandra timestamp, so a later
-//     version of a pin always wins, whatever order the days are run in
-//     (tags is a frozen list: a non-frozen one would gain a copy of its
-//     elements each time a pin is rewritten with the same timestamp);
+//   - pins: PRIMARY KEY unique_id, the cleaned columns and dt; a run writes
+//     only the pins newer (pin.Newer) than the stored version, with a write
+//     timestamp above the stored one (see winners), so the later version of
+//     a pin wins whatever order the days are run in (tags is a frozen list:
+//     a non-frozen one would gain a copy of its elements each time a pin is
+//     rewritten with the same timestamp);
 //   - pins_by_category: PRIMARY KEY ((category, dt), follower_count,
 //     unique_id), follower_count descending, a missing count as -1;
 //   - categories_by_dt: PRIMARY KEY (dt, category), the categories a day's
@@ -96,14 +97,8 @@ func (c *Cassandra) createSchema(ctx context.Context) error {
 	ks := c.ks
 	for _, stmt := range []string{
 		`CREATE KEYSPACE IF NOT EXISTS ` + ks + ` WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
-		`CREATE TABLE IF NOT EXISTS ` + ks + `.pins (unique_id text PRIMARY KEY, id_index bigint, title text,
-			category text, description text, poster_name text, follower_count bigint, tag_list text, tags frozen<list<text>>,
-			is_image_or_video text, image_src text, downloaded int, save_location text, ingested_at timestamp,
-			kafka_partition int, kafka_offset bigint, dt date)`,
-		`CREATE TABLE IF NOT EXISTS ` + ks + `.pins_by_category (category text, dt date, follower_count bigint,
-			unique_id text, id_index bigint, title text, description text, poster_name text, tag_list text,
-			tags frozen<list<text>>, is_image_or_video text, image_src text, downloaded int, save_location text,
-			ingested_at timestamp, kafka_partition int, kafka_offset bigint,
+		`CREATE TABLE IF NOT EXISTS ` + ks + `.pins (` + cqlColumns + `, dt date, PRIMARY KEY (unique_id))`,
+		`CREATE TABLE IF NOT EXISTS ` + ks + `.pins_by_category (` + cqlColumns + `, dt date,
 			PRIMARY KEY ((category, dt), follower_count, unique_id))
 			WITH CLUSTERING ORDER BY (follower_count DESC, unique_id ASC)`,
 		`CREATE TABLE IF NOT EXISTS ` + ks + `.categories_by_dt (dt date, category text, PRIMARY KEY (dt, category))`,
@@ -116,8 +111,47 @@ func (c *Cassandra) createSchema(ctx context.Context) error {
 			return fmt.Errorf("cassandra: create keyspace %s and its tables: %w", ks, err)
 		}
 	}
+	if err := c.addColumns(ctx); err != nil {
+		return err
+	}
 	if err := c.session.AwaitSchemaAgreement(ctx); err != nil {
 		return fmt.Errorf("cassandra: wait for the schema of keyspace %s: %w", ks, err)
+	}
+	return nil
+}
+
+// cqlColumns are the cleaned columns' definitions, from pin.Schema.
+var cqlColumns = func() string {
+	var defs []string
+	for _, col := range pin.Schema {
+		defs = append(defs, col.Name+" "+col.CQLType())
+	}
+	return strings.Join(defs, ", ")
+}()
+
+// addColumns adds to pins and pins_by_category the nullable contract
+// columns that tables made by an earlier version lack, so a new column
+// needs no migration of its own here.
+func (c *Cassandra) addColumns(ctx context.Context) error {
+	for _, table := range []string{"pins", "pins_by_category"} {
+		have := map[string]bool{}
+		iter := c.session.Query(`SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?`,
+			c.ks, table).IterContext(ctx)
+		var name string
+		for iter.Scan(&name) {
+			have[name] = true
+		}
+		if err := iter.Close(); err != nil {
+			return fmt.Errorf("cassandra: read the columns of %s.%s: %w", c.ks, table, err)
+		}
+		for _, col := range pin.Schema {
+			if have[col.Name] || !col.Nullable {
+				continue
+			}
+			if err := c.session.Query(`ALTER TABLE ` + c.ks + `.` + table + ` ADD ` + col.Name + ` ` + col.CQLType()).ExecContext(ctx); err != nil {
+				return fmt.Errorf("cassandra: add column %s to %s.%s: %w", col.Name, c.ks, table, err)
+			}
+		}
 	}
 	return nil
 }
@@ -133,14 +167,11 @@ func (c *Cassandra) unavailable(what string, err error) error {
 }
 
 // pinColumns selects a pin in pin.Columns order, for scanPin.
-const pinColumns = `id_index, title, category, unique_id, description, poster_name, follower_count, tag_list,
-	tags, is_image_or_video, image_src, downloaded, save_location, ingested_at, kafka_partition, kafka_offset`
+var pinColumns = pin.ColumnList("", pin.Schema)
 
 func scanPin(scan func(...any) error) (pin.Cleaned, error) {
 	var p pin.Cleaned
-	err := scan(&p.IDIndex, &p.Title, &p.Category, &p.UniqueID, &p.Description, &p.PosterName,
-		&p.FollowerCount, &p.TagList, &p.Tags, &p.IsImageOrVideo, &p.ImageSrc, &p.Downloaded,
-		&p.SaveLocation, &p.IngestedAt, &p.KafkaPartition, &p.KafkaOffset)
+	err := scan(p.Fields()...)
 	if p.Tags == nil {
 		p.Tags = []string{} // Cassandra stores an empty list as null
 	}

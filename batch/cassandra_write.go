@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -20,11 +21,17 @@ import (
 // batch_size_warn_threshold (5 KiB), so a day's writes do not fill its log.
 const cassandraBatchBytes = 4 << 10
 
+// cassandraReadKeys is how many unique_ids one read of the stored versions
+// names in its IN list: few enough for one coordinator to gather, many
+// enough that the reads cost a small part of the writes.
+const cassandraReadKeys = 100
+
 // ReplaceDay implements ServingStore. Unlike the stand-in it is not one
 // transaction: it records the day's categories, deletes the day's
 // pins_by_category partitions (this run's categories and the previous
-// run's), then writes every pin into pins (one prepared statement each)
-// and pins_by_category (unlogged batches within one partition),
+// run's), reads the stored versions of the day's pins (see winners), then
+// writes the pins that win into pins (one prepared statement each) and
+// every pin into pins_by_category (unlogged batches within one partition),
 // Concurrency writes in flight, each retried with the Retry policy. A
 // reader may see the day's partitions empty or partly filled meanwhile.
 func (c *Cassandra) ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned, progress func(done int)) error {
@@ -60,28 +67,30 @@ func (c *Cassandra) replaceDay(ctx context.Context, dt string, pins []pin.Cleane
 		return err
 	}
 
+	stamps, err := c.winners(ctx, pins)
+	if err != nil {
+		return err
+	}
+
 	// The deletes above carry client timestamps from before every insert
 	// below, so they never shadow this run's rows.
 	var (
 		mu      sync.Mutex
 		written int
 	)
-	insertPin := `INSERT INTO ` + c.ks + `.pins (id_index, title, category, unique_id, description, poster_name,
-		follower_count, tag_list, tags, is_image_or_video, image_src, downloaded, save_location, ingested_at,
-		kafka_partition, kafka_offset, dt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`
+	insertPin := `INSERT INTO ` + c.ks + `.pins (` + pin.ColumnList("", pin.Schema) + `, dt) VALUES (` +
+		strings.Repeat("?, ", len(pin.Schema)) + `?) USING TIMESTAMP ?`
 	batches := byCategoryBatches(pins)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.o.Concurrency)
 	for i := range pins {
 		p := &pins[i]
 		g.Go(func() error {
-			// The pin's ingested_at is the write's timestamp: the later
-			// version of a pin wins in pins whatever the order of runs.
-			err := c.exec(gctx, "write pin "+p.UniqueID, insertPin, p.IDIndex, p.Title, p.Category, p.UniqueID,
-				p.Description, p.PosterName, p.FollowerCount, p.TagList, p.Tags, p.IsImageOrVideo, p.ImageSrc,
-				p.Downloaded, p.SaveLocation, p.IngestedAt, p.KafkaPartition, p.KafkaOffset, dt, p.IngestedAt.UnixMicro())
-			if err != nil {
-				return err
+			if stamps[i] != 0 {
+				err := c.exec(gctx, "write pin "+p.UniqueID, insertPin, append(p.Values(), dt, stamps[i])...)
+				if err != nil {
+					return err
+				}
 			}
 			if progress != nil {
 				mu.Lock()
@@ -111,6 +120,77 @@ func (c *Cassandra) replaceDay(ctx context.Context, dt string, pins []pin.Cleane
 	})
 }
 
+// winners decides, with pin.Newer, which of pins replace the version pins
+// holds, and returns the write timestamp of each (in microseconds; 0 for
+// a pin that does not win, which is not written to pins).
+//
+// Cassandra keeps the write with the highest timestamp, and cannot compare
+// Kafka offsets itself, so the order is decided here: the stored lineage
+// and write time of the day's unique_ids are read first, cassandraReadKeys
+// at a time. A winner is written at its ingested_at, or just above the
+// stored write time when that is later: a version that is newer by offset
+// but stamped earlier by its producer's clock must still replace the
+// stored one. A pin equal to or older than the stored version is left
+// alone, so a re-run changes nothing.
+//
+// Between the read and the write another process may write the same
+// unique_id: a run of another day, which holds its own day lock. Then the
+// write with the higher timestamp stays, which may be the older version;
+// running either day again repairs it.
+func (c *Cassandra) winners(ctx context.Context, pins []pin.Cleaned) ([]int64, error) {
+	type stored struct {
+		lin       pin.Lineage
+		writeTime int64
+	}
+	var mu sync.Mutex
+	have := make(map[string]stored, len(pins))
+	read := `SELECT unique_id, ingested_at, kafka_partition, kafka_offset, writetime(category) FROM ` + c.ks + `.pins WHERE unique_id IN ?`
+	chunks := (len(pins) + cassandraReadKeys - 1) / cassandraReadKeys
+	err := c.each(ctx, chunks, func(ctx context.Context, n int) error {
+		part := pins[n*cassandraReadKeys : min((n+1)*cassandraReadKeys, len(pins))]
+		ids := make([]string, len(part))
+		for i := range part {
+			ids[i] = part[i].UniqueID
+		}
+		return c.retry(ctx, fmt.Sprintf("read the stored versions of %d pins", len(ids)), func() error {
+			start := time.Now()
+			iter := c.session.Query(read, ids).Idempotent(true).IterContext(ctx)
+			var (
+				id string
+				s  stored
+			)
+			found := map[string]stored{}
+			for iter.Scan(&id, &s.lin.IngestedAt, &s.lin.Partition, &s.lin.Offset, &s.writeTime) {
+				found[id] = s
+			}
+			if err := iter.Close(); err != nil {
+				return err
+			}
+			c.o.Write.Observe(time.Since(start).Seconds())
+			mu.Lock()
+			maps.Copy(have, found)
+			mu.Unlock()
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	stamps := make([]int64, len(pins))
+	for i := range pins {
+		p := &pins[i]
+		stamps[i] = max(p.IngestedAt.UnixMicro(), 1)
+		if s, ok := have[p.UniqueID]; ok {
+			if !pin.Newer(p.Lineage(), s.lin) {
+				stamps[i] = 0
+			} else if s.writeTime >= stamps[i] {
+				stamps[i] = s.writeTime + 1
+			}
+		}
+	}
+	return stamps, nil
+}
+
 func (c *Cassandra) dayCategories(ctx context.Context, dt string) ([]string, error) {
 	iter := c.session.Query(`SELECT category FROM `+c.ks+`.categories_by_dt WHERE dt = ?`, dt).IterContext(ctx)
 	var out []string
@@ -125,32 +205,29 @@ func (c *Cassandra) dayCategories(ctx context.Context, dt string) ([]string, err
 // batch. NULLs are left unset rather than written: the partition was just
 // deleted, and unset values make no tombstones.
 func (c *Cassandra) writeBatch(ctx context.Context, dt string, rows []*pin.Cleaned) error {
-	stmt := `INSERT INTO ` + c.ks + `.pins_by_category (category, dt, follower_count, unique_id, id_index, title,
-		description, poster_name, tag_list, tags, is_image_or_video, image_src, downloaded, save_location,
-		ingested_at, kafka_partition, kafka_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	stmt := `INSERT INTO ` + c.ks + `.pins_by_category (` + pin.ColumnList("", pin.Schema) + `, dt) VALUES (` +
+		strings.Repeat("?, ", len(pin.Schema)) + `?)`
 	return c.retry(ctx, fmt.Sprintf("write %d pins of %s to pins_by_category", len(rows), rows[0].Category), func() error {
 		b := c.session.Batch(gocql.UnloggedBatch).WithContext(ctx)
 		for _, p := range rows {
-			b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: stmt, Idempotent: true, Args: []any{
-				p.Category, dt, followersKey(p.FollowerCount), p.UniqueID, p.IDIndex, unset(p.Title),
-				unset(p.Description), unset(p.PosterName), unset(p.TagList), p.Tags, unset(p.IsImageOrVideo),
-				unset(p.ImageSrc), unset(p.Downloaded), unset(p.SaveLocation), p.IngestedAt, p.KafkaPartition,
-				p.KafkaOffset,
-			}})
+			args := make([]any, 0, len(pin.Schema)+1)
+			for _, col := range pin.Schema {
+				switch v := col.Value(p); {
+				case col.Name == "follower_count":
+					args = append(args, followersKey(p.FollowerCount))
+				case v == nil:
+					args = append(args, gocql.UnsetValue)
+				default:
+					args = append(args, v)
+				}
+			}
+			b.Entries = append(b.Entries, gocql.BatchEntry{Stmt: stmt, Idempotent: true, Args: append(args, dt)})
 		}
 		start := time.Now()
 		err := b.ExecContext(ctx)
 		c.o.Write.Observe(time.Since(start).Seconds())
 		return err
 	})
-}
-
-// unset returns *p, or gocql.UnsetValue when p is nil.
-func unset[T any](p *T) any {
-	if p == nil {
-		return gocql.UnsetValue
-	}
-	return *p
 }
 
 // byCategoryBatches groups pins by category (all of one day, so by
@@ -177,14 +254,16 @@ func byCategoryBatches(pins []pin.Cleaned) [][]*pin.Cleaned {
 
 // rowBytes estimates a pins_by_category row's size in a batch.
 func rowBytes(p *pin.Cleaned) int {
-	n := 64 + len(p.Category) + len(p.UniqueID)
-	for _, s := range []*string{p.Title, p.Description, p.PosterName, p.TagList, p.IsImageOrVideo, p.ImageSrc, p.SaveLocation} {
-		if s != nil {
-			n += len(*s)
+	n := 64
+	for _, col := range pin.Schema {
+		switch v := col.Value(p).(type) {
+		case string:
+			n += len(v)
+		case []string:
+			for _, t := range v {
+				n += 4 + len(t)
+			}
 		}
-	}
-	for _, t := range p.Tags {
-		n += 4 + len(t)
 	}
 	return n
 }

@@ -20,40 +20,6 @@ const curatedPartRows = 250_000
 // Spark read in parallel, and what the writer buffers in memory.
 const curatedRowGroup = 64 << 10
 
-// curatedRow is one row of the curated zone: the cleaned pin, columns in
-// the contract's order (pin.Columns). Pointers are optional columns, nil is
-// NULL. There is no dt column: the day comes from the object's hive
-// partition (curated/dt=YYYY-MM-DD/). ingested_at is a TIMESTAMP in UTC
-// without a time zone annotation, as the contract says.
-type curatedRow struct {
-	IDIndex        int64    `parquet:"id_index"`
-	Title          *string  `parquet:"title"`
-	Category       string   `parquet:"category"`
-	UniqueID       string   `parquet:"unique_id"`
-	Description    *string  `parquet:"description"`
-	PosterName     *string  `parquet:"poster_name"`
-	FollowerCount  *int64   `parquet:"follower_count"`
-	TagList        *string  `parquet:"tag_list"`
-	Tags           []string `parquet:"tags,list"`
-	IsImageOrVideo *string  `parquet:"is_image_or_video"`
-	ImageSrc       *string  `parquet:"image_src"`
-	Downloaded     *int32   `parquet:"downloaded"`
-	SaveLocation   *string  `parquet:"save_location"`
-	IngestedAt     int64    `parquet:"ingested_at,timestamp(microsecond:local)"`
-	KafkaPartition int32    `parquet:"kafka_partition"`
-	KafkaOffset    int64    `parquet:"kafka_offset"`
-}
-
-func toCuratedRow(c *pin.Cleaned) curatedRow {
-	return curatedRow{
-		IDIndex: c.IDIndex, Title: c.Title, Category: c.Category, UniqueID: c.UniqueID,
-		Description: c.Description, PosterName: c.PosterName, FollowerCount: c.FollowerCount,
-		TagList: c.TagList, Tags: c.Tags, IsImageOrVideo: c.IsImageOrVideo, ImageSrc: c.ImageSrc,
-		Downloaded: c.Downloaded, SaveLocation: c.SaveLocation, IngestedAt: c.IngestedAt.UTC().UnixMicro(),
-		KafkaPartition: c.KafkaPartition, KafkaOffset: c.KafkaOffset,
-	}
-}
-
 // rejectedRow is one raw record that failed cleaning, as it came, with
 // the reason: the rejected zone keeps what the curated zone could not.
 type rejectedRow struct {
@@ -89,22 +55,18 @@ func writeCurated(ctx context.Context, store *lake.Store, dt, runID string, pins
 }
 
 // WriteCurated encodes pins, in the order given, as one curated Parquet
-// object into w.
+// object into w. Its schema is pin.Cleaned's: the contract's columns in
+// order, pointers optional (nil is NULL), ingested_at a TIMESTAMP in UTC
+// wall time without a time zone annotation. There is no dt column: the day
+// comes from the object's hive partition (curated/dt=YYYY-MM-DD/).
 func WriteCurated(w io.Writer, pins []pin.Cleaned) error {
-	pw := parquet.NewGenericWriter[curatedRow](w,
+	pw := parquet.NewGenericWriter[pin.Cleaned](w,
 		parquet.Compression(&parquet.Snappy),
 		parquet.MaxRowsPerRowGroup(curatedRowGroup),
 		parquet.CreatedBy("pinpipe", "", ""),
 	)
-	rows := make([]curatedRow, 0, 4096)
-	for i := 0; i < len(pins); i += cap(rows) {
-		rows = rows[:0]
-		for j := i; j < min(i+cap(rows), len(pins)); j++ {
-			rows = append(rows, toCuratedRow(&pins[j]))
-		}
-		if _, err := pw.Write(rows); err != nil {
-			return err
-		}
+	if _, err := pw.Write(pins); err != nil {
+		return err
 	}
 	return pw.Close()
 }

@@ -119,7 +119,7 @@ type cleanedDay struct {
 }
 
 // read decodes and cleans the raw objects, Readers at a time, keeping the
-// latest version of each unique_id (see newerThan). Only the cleaned pins
+// latest version of each unique_id (see pin.Newer). Only the cleaned pins
 // and at most Readers decoded objects are in memory at once.
 func (j *Job) read(ctx context.Context, objs []RawObject, progress func(done int)) (*cleanedDay, error) {
 	day := &cleanedDay{}
@@ -159,7 +159,7 @@ func (j *Job) read(ctx context.Context, objs []RawObject, progress func(done int
 				if at, seen := index[c.UniqueID]; !seen {
 					index[c.UniqueID] = len(day.pins)
 					day.pins = append(day.pins, *c)
-				} else if newerThan(c, &day.pins[at]) {
+				} else if pin.Newer(c.Lineage(), day.pins[at].Lineage()) {
 					day.pins[at] = *c
 				}
 			}
@@ -172,14 +172,11 @@ func (j *Job) read(ctx context.Context, objs []RawObject, progress func(done int
 		return nil, err
 	}
 	// Objects finish in any order; sorting makes the curated objects of two
-	// runs over the same raw zone identical.
+	// runs over the same raw zone identical. This orders different pins, so
+	// it is not the version order.
 	slices.SortFunc(day.pins, func(a, b pin.Cleaned) int {
-		if newerThan(&a, &b) {
-			return 1
-		} else if newerThan(&b, &a) {
-			return -1
-		}
-		return 0
+		return cmp.Or(a.IngestedAt.Compare(b.IngestedAt), cmp.Compare(a.KafkaPartition, b.KafkaPartition),
+			cmp.Compare(a.KafkaOffset, b.KafkaOffset))
 	})
 	slices.SortFunc(day.rejected, func(a, b rejectedRow) int {
 		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))

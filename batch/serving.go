@@ -21,9 +21,8 @@ type ServingStore interface {
 	// two pins with the same unique_id. Afterwards pins_by_category holds
 	// exactly these pins for dt (the day's rows from an earlier run are
 	// gone), and pins holds each of them unless it already holds a later
-	// version of the same unique_id (a later ingested_at, then a higher
-	// Kafka partition and offset). Calling it again with the same pins
-	// changes nothing. progress, when not nil, is called from time to time
+	// version of the same unique_id (pin.Newer decides). Calling it again
+	// with the same pins changes nothing. progress, when not nil, is called from time to time
 	// with the number of pins written so far. Readers may see the day
 	// half-written while it runs. Returns an error naming the store when a
 	// write failed after its retries; the day is then partly written, and
@@ -89,17 +88,4 @@ func categoriesOf(pins []pin.Cleaned) []string {
 		}
 	}
 	return out
-}
-
-// newerThan reports whether a is a later version of a pin than b: a later
-// ingested_at, then a higher Kafka partition, then a higher offset. It is
-// the one order behind "last write wins" in the job and the stores.
-func newerThan(a, b *pin.Cleaned) bool {
-	if !a.IngestedAt.Equal(b.IngestedAt) {
-		return a.IngestedAt.After(b.IngestedAt)
-	}
-	if a.KafkaPartition != b.KafkaPartition {
-		return a.KafkaPartition > b.KafkaPartition
-	}
-	return a.KafkaOffset > b.KafkaOffset
 }

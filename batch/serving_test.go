@@ -113,8 +113,8 @@ func TestServingStoreReplacesADayAndARerunChangesNothing(t *testing.T) {
 func TestServingStoreKeepsTheLaterVersionOfAPinWhateverTheOrderOfRuns(t *testing.T) {
 	ctx := context.Background()
 	s := openServing(t)
-	v1 := cleanedPin(t, testPinID(7), "art", "1k", time.Date(2024, 5, 1, 23, 59, 0, 0, time.UTC), 10)
-	v2 := cleanedPin(t, testPinID(7), "quotes", "2k", time.Date(2024, 5, 2, 0, 1, 0, 0, time.UTC), 3)
+	v1 := cleanedPin(t, testPinID(7), "art", "1k", time.Date(2024, 5, 1, 23, 59, 0, 0, time.UTC), 3)
+	v2 := cleanedPin(t, testPinID(7), "quotes", "2k", time.Date(2024, 5, 2, 0, 1, 0, 0, time.UTC), 10)
 	testenv.Must(t, s.ReplaceDay(ctx, "2024-05-02", []pin.Cleaned{v2}, nil))
 	testenv.Must(t, s.ReplaceDay(ctx, "2024-05-01", []pin.Cleaned{v1}, nil))
 
@@ -124,6 +124,38 @@ func TestServingStoreKeepsTheLaterVersionOfAPinWhateverTheOrderOfRuns(t *testing
 	top, err := s.TopByCategory(ctx, "art", "2024-05-01", 10)
 	testenv.Must(t, err)
 	assertPins(t, "top art of the first day", top, []pin.Cleaned{v1})
+}
+
+// A producer's clock can stamp a later record of a partition earlier than
+// an earlier one: the offset decides, in either order of the runs, and the
+// stored write time (Cassandra's own "last write wins") does not.
+func TestServingStoreKeepsTheHigherOffsetWhenTimestampsDisagree(t *testing.T) {
+	ctx := context.Background()
+	for _, order := range []string{"older offset first", "newer offset first"} {
+		t.Run(order, func(t *testing.T) {
+			s := openServing(t)
+			older := cleanedPin(t, testPinID(8), "art", "1k", time.Date(2024, 5, 2, 0, 1, 0, 0, time.UTC), 3)
+			newer := cleanedPin(t, testPinID(8), "quotes", "2k", time.Date(2024, 5, 1, 23, 59, 0, 0, time.UTC), 10)
+			runs := []struct {
+				dt string
+				p  pin.Cleaned
+			}{{"2024-05-02", older}, {"2024-05-01", newer}}
+			if order == "newer offset first" {
+				runs[0], runs[1] = runs[1], runs[0]
+			}
+			for _, r := range append(runs, runs...) { // and each day once more
+				testenv.Must(t, s.ReplaceDay(ctx, r.dt, []pin.Cleaned{r.p}, nil))
+				got, err := s.Pin(ctx, testPinID(8))
+				testenv.Must(t, err)
+				if got.KafkaOffset != 10 && r.p.KafkaOffset == 10 {
+					t.Fatalf("after the run of %s the pin is offset %d, want 10", r.dt, got.KafkaOffset)
+				}
+			}
+			got, err := s.Pin(ctx, testPinID(8))
+			testenv.Must(t, err)
+			assertPins(t, "pin", []pin.Cleaned{got}, []pin.Cleaned{newer})
+		})
+	}
 }
 
 func TestServingStoreAnswersNotFoundForAnUnknownPinOrRun(t *testing.T) {

@@ -33,22 +33,52 @@ type StandIn struct {
 // standInChunk is how many rows are staged between progress reports.
 const standInChunk = 20_000
 
-const standInSchema = `
-CREATE TABLE IF NOT EXISTS pins (
-	id_index BIGINT, title VARCHAR, category VARCHAR, unique_id VARCHAR PRIMARY KEY, description VARCHAR,
-	poster_name VARCHAR, follower_count BIGINT, tag_list VARCHAR, tags VARCHAR[], is_image_or_video VARCHAR,
-	image_src VARCHAR, downloaded INTEGER, save_location VARCHAR, ingested_at TIMESTAMP,
-	kafka_partition INTEGER, kafka_offset BIGINT, dt DATE);
+// standInSchema returns the stand-in's tables, the cleaned columns made
+// from pin.Schema, and the statements that add a contract column a file
+// made by an earlier version lacks. Only nullable columns can be added to
+// rows already stored.
+func standInSchema() string {
+	var cols, add []string
+	for _, c := range pin.Schema {
+		cols = append(cols, c.Name+" "+c.DuckDBType())
+		if c.Nullable {
+			for _, table := range []string{"pins", "pins_by_category"} {
+				add = append(add, "ALTER TABLE "+table+" ADD COLUMN IF NOT EXISTS "+c.Name+" "+c.DuckDBType()+";")
+			}
+		}
+	}
+	list := strings.Join(cols, ", ")
+	return `CREATE TABLE IF NOT EXISTS pins (` + list + `, dt DATE, PRIMARY KEY (unique_id));
 -- follower_count is -1 when the pin has none, as in Cassandra (see ServingStore).
-CREATE TABLE IF NOT EXISTS pins_by_category (
-	category VARCHAR, dt DATE, follower_count BIGINT, unique_id VARCHAR,
-	id_index BIGINT, title VARCHAR, description VARCHAR, poster_name VARCHAR, tag_list VARCHAR, tags VARCHAR[],
-	is_image_or_video VARCHAR, image_src VARCHAR, downloaded INTEGER, save_location VARCHAR, ingested_at TIMESTAMP,
-	kafka_partition INTEGER, kafka_offset BIGINT,
-	PRIMARY KEY (category, dt, follower_count, unique_id));
+CREATE TABLE IF NOT EXISTS pins_by_category (` + list + `, dt DATE, PRIMARY KEY (category, dt, follower_count, unique_id));
 CREATE TABLE IF NOT EXISTS batch_runs (
 	id VARCHAR PRIMARY KEY, dt DATE, trigger VARCHAR, status VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
-	rows_in BIGINT, rows_out BIGINT, rows_rejected BIGINT, error VARCHAR);`
+	rows_in BIGINT, rows_out BIGINT, rows_rejected BIGINT, error VARCHAR);
+` + strings.Join(add, "\n")
+}
+
+// standInUpsert is the upsert of the staged day into pins: every column
+// replaced, where the staged version is newer (pin.NewerSQL).
+var standInUpsert = func() string {
+	var set []string
+	for _, c := range pin.Schema {
+		if c.Name != "unique_id" {
+			set = append(set, c.Name+" = excluded."+c.Name)
+		}
+	}
+	cols := pin.ColumnList("", pin.Schema) + ", dt"
+	return `INSERT INTO pins (` + cols + `) SELECT ` + cols + ` FROM serving_stage
+ON CONFLICT (unique_id) DO UPDATE SET ` + strings.Join(set, ", ") + `, dt = excluded.dt
+WHERE ` + pin.NewerSQL("excluded", "pins")
+}()
+
+// standInByCategory fills the day's pins_by_category rows from the staged
+// day, a missing follower_count as -1.
+var standInByCategory = func() string {
+	cols := pin.ColumnList("", pin.Schema) + ", dt"
+	return `INSERT INTO pins_by_category (` + cols + `) SELECT ` +
+		strings.Replace(cols, "follower_count", "coalesce(follower_count, -1)", 1) + ` FROM serving_stage`
+}()
 
 // OpenStandIn opens (creating when missing) the stand-in's database file
 // serving.duckdb under dir. write, when not nil, observes the duration of
@@ -72,7 +102,7 @@ func OpenStandIn(ctx context.Context, dir string, write prometheus.Observer) (*S
 		}
 		return nil, fmt.Errorf("cassandra stand-in: open %s: %w", path, err)
 	}
-	if _, err := db.ExecContext(ctx, standInSchema); err != nil {
+	if _, err := db.ExecContext(ctx, standInSchema()); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("cassandra stand-in: create tables in %s: %w", path, err)
 	}
@@ -87,7 +117,8 @@ func (s *StandIn) Path() string { return s.path }
 
 // ReplaceDay implements ServingStore in one transaction: the pins are
 // staged with DuckDB's appender, then the day's pins_by_category rows are
-// deleted and re-inserted and pins is upserted, keeping later versions.
+// deleted and re-inserted and pins is upserted, keeping later versions
+// (pin.NewerSQL).
 // DuckDB's upsert refuses to update one key twice in a statement, which the
 // contract's "no two pins with the same unique_id" rules out.
 func (s *StandIn) ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned, progress func(done int)) error {
@@ -96,7 +127,7 @@ func (s *StandIn) ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned,
 		return fmt.Errorf("cassandra stand-in: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE serving_stage AS SELECT * FROM pins LIMIT 0`); err != nil {
+	if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE serving_stage AS SELECT `+pin.ColumnList("", pin.Schema)+`, dt FROM pins LIMIT 0`); err != nil {
 		return fmt.Errorf("cassandra stand-in: stage %s: %w", dt, err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS temp.serving_stage`) //nolint:errcheck // a temp table dies with the connection anyway
@@ -114,19 +145,8 @@ func (s *StandIn) ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned,
 		args []any
 	}{
 		{`DELETE FROM pins_by_category WHERE dt = CAST(? AS DATE)`, []any{dt}},
-		{`INSERT INTO pins_by_category SELECT category, dt, coalesce(follower_count, -1), unique_id,
-			id_index, title, description, poster_name, tag_list, tags, is_image_or_video, image_src, downloaded,
-			save_location, ingested_at, kafka_partition, kafka_offset FROM serving_stage`, nil},
-		{`INSERT INTO pins SELECT * FROM serving_stage ON CONFLICT (unique_id) DO UPDATE SET
-			id_index = excluded.id_index, title = excluded.title, category = excluded.category,
-			description = excluded.description, poster_name = excluded.poster_name,
-			follower_count = excluded.follower_count, tag_list = excluded.tag_list, tags = excluded.tags,
-			is_image_or_video = excluded.is_image_or_video, image_src = excluded.image_src,
-			downloaded = excluded.downloaded, save_location = excluded.save_location,
-			ingested_at = excluded.ingested_at, kafka_partition = excluded.kafka_partition,
-			kafka_offset = excluded.kafka_offset, dt = excluded.dt
-			WHERE (excluded.ingested_at, excluded.kafka_partition, excluded.kafka_offset)
-				>= (pins.ingested_at, pins.kafka_partition, pins.kafka_offset)`, nil},
+		{standInByCategory, nil},
+		{standInUpsert, nil},
 	} {
 		if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
 			return fmt.Errorf("cassandra stand-in: replace %s: %w", dt, err)
@@ -154,13 +174,14 @@ func (s *StandIn) stage(ctx context.Context, conn *sql.Conn, dt string, pins []p
 			return fmt.Errorf("cassandra stand-in: stage %s: %w", dt, err)
 		}
 		start := time.Now()
+		row := make([]driver.Value, len(pin.Schema)+1)
+		row[len(pin.Schema)] = day
 		for i := range pins {
 			c := &pins[i]
-			err := a.AppendRow(c.IDIndex, val(c.Title), c.Category, c.UniqueID, val(c.Description),
-				val(c.PosterName), val(c.FollowerCount), val(c.TagList), c.Tags, val(c.IsImageOrVideo),
-				val(c.ImageSrc), val(c.Downloaded), val(c.SaveLocation), c.IngestedAt.UTC(),
-				c.KafkaPartition, c.KafkaOffset, day)
-			if err != nil {
+			for j := range pin.Schema {
+				row[j] = pin.Schema[j].Value(c)
+			}
+			if err := a.AppendRow(row...); err != nil {
 				_ = a.Close()
 				return fmt.Errorf("cassandra stand-in: stage pin %s: %w", c.UniqueID, err)
 			}
@@ -187,33 +208,40 @@ func (s *StandIn) stage(ctx context.Context, conn *sql.Conn, dt string, pins []p
 	})
 }
 
-// val returns *p, or nil (NULL) when p is nil.
-func val[T any](p *T) driver.Value {
-	if p == nil {
-		return nil
-	}
-	return *p
-}
-
 // cleanedColumns selects a pin in pin.Columns order from pins or
 // pins_by_category, for scanCleaned.
-const cleanedColumns = `id_index, title, category, unique_id, description, poster_name, follower_count, tag_list,
-	tags, is_image_or_video, image_src, downloaded, save_location, ingested_at, kafka_partition, kafka_offset`
+var cleanedColumns = pin.ColumnList("", pin.Schema)
 
+// scanCleaned scans a row of cleanedColumns. DuckDB returns a list as
+// []any, so the tags go through a listOfText.
 func scanCleaned(row interface{ Scan(...any) error }) (pin.Cleaned, error) {
 	var c pin.Cleaned
-	var tags []any
-	err := row.Scan(&c.IDIndex, &c.Title, &c.Category, &c.UniqueID, &c.Description, &c.PosterName,
-		&c.FollowerCount, &c.TagList, &tags, &c.IsImageOrVideo, &c.ImageSrc, &c.Downloaded, &c.SaveLocation,
-		&c.IngestedAt, &c.KafkaPartition, &c.KafkaOffset)
-	c.Tags = make([]string, 0, len(tags))
-	for _, t := range tags {
-		if s, ok := t.(string); ok {
-			c.Tags = append(c.Tags, s)
+	dest := c.Fields()
+	for i, col := range pin.Schema {
+		if col.Kind == pin.TextList {
+			dest[i] = (*listOfText)(dest[i].(*[]string))
 		}
 	}
+	err := row.Scan(dest...)
 	c.IngestedAt = c.IngestedAt.UTC()
 	return c, err
+}
+
+// listOfText scans a DuckDB list of VARCHAR into a []string, empty (not
+// nil) for an empty list or NULL.
+type listOfText []string
+
+func (l *listOfText) Scan(src any) error {
+	items, _ := src.([]any)
+	*l = make([]string, 0, len(items))
+	for _, it := range items {
+		s, ok := it.(string)
+		if !ok {
+			return fmt.Errorf("a list item is %T, not text", it)
+		}
+		*l = append(*l, s)
+	}
+	return nil
 }
 
 // Pin implements ServingStore.

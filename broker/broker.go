@@ -14,9 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-// Partitions is the partition count pinpipe gives the topic when it creates
-// it, on the embedded broker or a real cluster; a topic that already exists
-// keeps its own count.
+// Partitions is the default number of partitions of pinpipe's topic
+// (PINPIPE_TOPIC_PARTITIONS) and of topics the embedded broker creates on
+// its own.
 const Partitions = 3
 
 // Embedded is a running in-process broker.
@@ -26,9 +26,9 @@ type Embedded struct {
 }
 
 // Start runs a broker on addr (127.0.0.1:0 for a free port) that persists to
-// dir and has topic with Partitions partitions. Records accepted before a
-// restart are there after it. Returns an error when dir is unusable or addr
-// cannot be bound.
+// dir. Records accepted before a restart are there after it. It does not
+// create topic: Ensure does, with the partitions the configuration asks for.
+// Returns an error when dir is unusable or addr cannot be bound.
 func Start(dir, addr, topic string, log *slog.Logger) (*Embedded, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("embedded kafka: %w", err)
@@ -48,7 +48,6 @@ func Start(dir, addr, topic string, log *slog.Logger) (*Embedded, error) {
 			return net.Listen(network, net.JoinHostPort(host, strconv.Itoa(port)))
 		}),
 		kfake.DataDir(dir),
-		kfake.SeedTopics(Partitions, topic),
 		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(Partitions),
 	)

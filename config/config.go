@@ -68,6 +68,9 @@ type Config struct {
 	MirrorStaleness    time.Duration
 
 	LogLevel string
+
+	TopicPartitions  int // partitions of a topic pinpipe creates
+	TopicReplication int // replicas of a topic pinpipe creates, capped at the broker count
 }
 
 // setting ties one environment variable to its flag, its default and the
@@ -145,6 +148,8 @@ var settings = []setting{
 		return fmt.Errorf("want debug, info, warn or error, got %q", v)
 	}},
 	{"PINPIPE_MAX_FIELD_BYTES", "65536", "most bytes one field of a POST /pins record may hold; a longer one makes the request 400", intSetter(func(c *Config, n int) { c.MaxFieldBytes = n })},
+	{"PINPIPE_TOPIC_PARTITIONS", "3", "partitions of the topic when pinpipe creates it (an existing topic is kept)", intSetter(func(c *Config, n int) { c.TopicPartitions = n })},
+	{"PINPIPE_TOPIC_REPLICATION", "3", "replicas of the topic when pinpipe creates it, capped at the broker count (an existing topic with fewer gets a warning)", intSetter(func(c *Config, n int) { c.TopicReplication = n })},
 }
 
 // Load reads the configuration: each setting's default, overridden by its

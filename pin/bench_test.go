@@ -26,26 +26,12 @@ func ndjson1000(b testing.TB) []byte {
 
 func BenchmarkParseRequestSingle(b *testing.B) {
 	body := samplePins(b)[2] // a full pin with escapes, as the source app sends it
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ParseRequest(body, false); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportPins(b, 1)
+	benchParse(b, body, false, 1)
 }
 
 func BenchmarkParseRequestNDJSON1000(b *testing.B) {
 	body := ndjson1000(b)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ParseRequest(body, true); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportPins(b, 1000)
+	benchParse(b, body, true, 1000)
 }
 
 // BenchmarkParseRequestNDJSON1000UnknownFields is the NDJSON benchmark with
@@ -54,27 +40,13 @@ func BenchmarkParseRequestNDJSON1000(b *testing.B) {
 func BenchmarkParseRequestNDJSON1000UnknownFields(b *testing.B) {
 	body := bytes.ReplaceAll(ndjson1000(b), []byte("}\n"),
 		[]byte(`, "source": "scraper-7", "scraped": {"at": "2021-01-01T00:00:00Z", "ids": [1, 2, 3], "ok": true}}`+"\n"))
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ParseRequest(body, true); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportPins(b, 1000)
+	benchParse(b, body, true, 1000)
 }
 
 func BenchmarkParseRequestArray1000(b *testing.B) {
 	body := bytes.ReplaceAll(bytes.TrimSuffix(ndjson1000(b), []byte("\n")), []byte("\n"), []byte(",\n"))
 	body = append(append([]byte("[\n"), body...), "\n]"...)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ParseRequest(body, false); err != nil {
-			b.Fatal(err)
-		}
-	}
-	reportPins(b, 1000)
+	benchParse(b, body, false, 1000)
 }
 
 // BenchmarkEncodingJSONBaseline is the standard library doing less than
@@ -125,4 +97,17 @@ func BenchmarkCleanRaw(b *testing.B) {
 		}
 	}
 	reportPins(b, 1)
+}
+
+// benchParse measures ParseRequest over body, reporting bytes, allocations
+// and the time per pin of a body of pins pins.
+func benchParse(b *testing.B, body []byte, ndjson bool, pins int) {
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseRequest(body, ndjson); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportPins(b, pins)
 }

@@ -370,31 +370,6 @@ func TestCleanedJSONShowsNullsAndEmptyTags(t *testing.T) {
 	}
 }
 
-func TestColumnsFollowTheContractOrder(t *testing.T) {
-	want := []string{"id_index", "title", "category", "unique_id", "description", "poster_name",
-		"follower_count", "tag_list", "tags", "is_image_or_video", "image_src", "downloaded",
-		"save_location", "ingested_at", "kafka_partition", "kafka_offset"}
-	if !reflect.DeepEqual(Columns, want) {
-		t.Fatalf("Columns = %q", Columns)
-	}
-	typ := reflect.TypeFor[Cleaned]()
-	for i, name := range Columns {
-		if tag := typ.Field(i).Tag.Get("json"); tag != name {
-			t.Errorf("Cleaned field %d has JSON name %q, column is %q", i, tag, name)
-		}
-	}
-	c := sampleCleaned[1]
-	vals := c.Values()
-	if len(vals) != len(Columns) {
-		t.Fatalf("Values has %d values for %d columns", len(vals), len(Columns))
-	}
-	for i := range vals {
-		if !reflect.DeepEqual(vals[i], reflect.ValueOf(c).Field(i).Interface()) {
-			t.Errorf("Values()[%d] = %v, not the %s field", i, vals[i], Columns[i])
-		}
-	}
-}
-
 func TestDTIsTheUTCDate(t *testing.T) {
 	for _, tc := range []struct {
 		t    time.Time

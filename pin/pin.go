@@ -58,44 +58,51 @@ type Lineage struct {
 }
 
 // Cleaned is a pin after the cleaning rules, fields in the contract's column
-// order (see Columns). Nil pointers are SQL NULLs. Tags is never nil, so it
-// encodes as [] rather than null.
+// order (see Schema). Nil pointers are SQL NULLs. Tags is never nil, so it
+// encodes as [] rather than null. The json names are the API's, the parquet
+// names and types the curated zone's (docs/contracts.md).
 type Cleaned struct {
-	IDIndex        int64     `json:"id_index"`
-	Title          *string   `json:"title"`
-	Category       string    `json:"category"`
-	UniqueID       string    `json:"unique_id"`
-	Description    *string   `json:"description"`
-	PosterName     *string   `json:"poster_name"`
-	FollowerCount  *int64    `json:"follower_count"`
-	TagList        *string   `json:"tag_list"`
-	Tags           []string  `json:"tags"`
-	IsImageOrVideo *string   `json:"is_image_or_video"`
-	ImageSrc       *string   `json:"image_src"`
-	Downloaded     *int32    `json:"downloaded"`
-	SaveLocation   *string   `json:"save_location"`
-	IngestedAt     time.Time `json:"ingested_at"`
-	KafkaPartition int32     `json:"kafka_partition"`
-	KafkaOffset    int64     `json:"kafka_offset"`
+	IDIndex        int64     `json:"id_index" parquet:"id_index"`
+	Title          *string   `json:"title" parquet:"title"`
+	Category       string    `json:"category" parquet:"category"`
+	UniqueID       string    `json:"unique_id" parquet:"unique_id"`
+	Description    *string   `json:"description" parquet:"description"`
+	PosterName     *string   `json:"poster_name" parquet:"poster_name"`
+	FollowerCount  *int64    `json:"follower_count" parquet:"follower_count"`
+	TagList        *string   `json:"tag_list" parquet:"tag_list"`
+	Tags           []string  `json:"tags" parquet:"tags,list"`
+	IsImageOrVideo *string   `json:"is_image_or_video" parquet:"is_image_or_video"`
+	ImageSrc       *string   `json:"image_src" parquet:"image_src"`
+	Downloaded     *int32    `json:"downloaded" parquet:"downloaded"`
+	SaveLocation   *string   `json:"save_location" parquet:"save_location"`
+	IngestedAt     time.Time `json:"ingested_at" parquet:"ingested_at,timestamp(microsecond:local)"`
+	KafkaPartition int32     `json:"kafka_partition" parquet:"kafka_partition"`
+	KafkaOffset    int64     `json:"kafka_offset" parquet:"kafka_offset"`
 }
 
-// Columns lists the cleaned record's column names in contract order; they
-// are also Cleaned's JSON names, and Values returns the values in this order.
-var Columns = []string{
-	"id_index", "title", "category", "unique_id", "description", "poster_name",
-	"follower_count", "tag_list", "tags", "is_image_or_video", "image_src",
-	"downloaded", "save_location", "ingested_at", "kafka_partition", "kafka_offset",
-}
-
-// Values returns the cleaned record's values in Columns order, ready for a
-// row writer (pgx CopyFrom, a CQL insert). Absent values are typed nil
-// pointers, which database drivers write as NULL.
-func (c Cleaned) Values() []any {
-	return []any{
-		c.IDIndex, c.Title, c.Category, c.UniqueID, c.Description, c.PosterName,
-		c.FollowerCount, c.TagList, c.Tags, c.IsImageOrVideo, c.ImageSrc,
-		c.Downloaded, c.SaveLocation, c.IngestedAt, c.KafkaPartition, c.KafkaOffset,
-	}
+// Schema is the cleaned record's columns in contract order, Cleaned's
+// field order: each column once, with its accessors, its Kind (which gives
+// each store's type, see Column) and whether it may be NULL. It has no dt:
+// a store that needs the day adds it (see DT). Adding a column is a field of
+// Cleaned (with its json and parquet names), its entry here, its cleaning
+// rule in Clean, and a Postgres migration (docs/contracts.md).
+var Schema = []Column{
+	required("id_index", func(c *Cleaned) *int64 { return &c.IDIndex }),
+	optional("title", func(c *Cleaned) **string { return &c.Title }),
+	required("category", func(c *Cleaned) *string { return &c.Category }),
+	required("unique_id", func(c *Cleaned) *string { return &c.UniqueID }),
+	optional("description", func(c *Cleaned) **string { return &c.Description }),
+	optional("poster_name", func(c *Cleaned) **string { return &c.PosterName }),
+	optional("follower_count", func(c *Cleaned) **int64 { return &c.FollowerCount }),
+	optional("tag_list", func(c *Cleaned) **string { return &c.TagList }),
+	required("tags", func(c *Cleaned) *[]string { return &c.Tags }),
+	optional("is_image_or_video", func(c *Cleaned) **string { return &c.IsImageOrVideo }),
+	optional("image_src", func(c *Cleaned) **string { return &c.ImageSrc }),
+	optional("downloaded", func(c *Cleaned) **int32 { return &c.Downloaded }),
+	optional("save_location", func(c *Cleaned) **string { return &c.SaveLocation }),
+	required("ingested_at", func(c *Cleaned) *time.Time { return &c.IngestedAt }),
+	required("kafka_partition", func(c *Cleaned) *int32 { return &c.KafkaPartition }),
+	required("kafka_offset", func(c *Cleaned) *int64 { return &c.KafkaOffset }),
 }
 
 // DT returns the day partition of a pin accepted at t: the UTC date of t as

@@ -106,7 +106,7 @@ func TestBatchLaneFromPostedPinsToTheServingReads(t *testing.T) {
 	for _, r := range raw {
 		c, err := pin.CleanRaw([]byte(r.Value), pin.Lineage{IngestedAt: r.Timestamp, Partition: r.Partition, Offset: r.Offset})
 		testenv.Must(t, err)
-		if old, ok := want[c.UniqueID]; !ok || r.Timestamp.After(old.IngestedAt) || r.Timestamp.Equal(old.IngestedAt) && r.Offset > old.KafkaOffset {
+		if old, ok := want[c.UniqueID]; !ok || pin.Newer(c.Lineage(), old.Lineage()) {
 			want[c.UniqueID] = c
 		}
 	}

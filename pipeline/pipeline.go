@@ -123,7 +123,8 @@ func (p *Pipeline) startKafka(ctx context.Context) error {
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := broker.EnsureTopic(tctx, p.Brokers, cfg.Topic, broker.Partitions); err != nil {
+	topic := broker.Topic{Name: cfg.Topic, Partitions: cfg.TopicPartitions, Replication: cfg.TopicReplication}
+	if err := broker.Ensure(tctx, p.Brokers, topic, p.Log); err != nil {
 		return fmt.Errorf("%w (PINPIPE_KAFKA_BROKERS=%v)", err, cfg.KafkaBrokers)
 	}
 	brokers := p.Brokers

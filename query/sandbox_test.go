@@ -87,7 +87,7 @@ func TestQueryRefusesAnythingButOneReadOnlyStatementAndReadsNothing(t *testing.T
 func TestQueryAllowsEveryReadOnlyForm(t *testing.T) {
 	st := newStack(t, nil)
 	st.land(pinsOf(t, 2, "2026-11-20", 12), "20261121T080000Z", 100)
-	for _, sql := range []string{
+	st.mustAnswer(t,
 		"SELECT count(*) FROM pins",
 		"  -- a comment first\n/* and another */ SELECT 1;  ",
 		"WITH c AS (SELECT category FROM pins) SELECT count(*) FROM c",
@@ -103,11 +103,7 @@ func TestQueryAllowsEveryReadOnlyForm(t *testing.T) {
 		"(SELECT 1) UNION ALL (SELECT 2)",
 		"SELECT 'a;b' AS semicolon_in_text, \"category\" FROM pins LIMIT 1",
 		"PIVOT (SELECT category, dt FROM pins) ON dt IN ('2026-11-20') USING count(*)",
-	} {
-		if a := st.post(sql, 0); a.Status != http.StatusOK {
-			t.Errorf("%q: %d %s", sql, a.Status, a.Problem.Detail)
-		}
-	}
+	)
 }
 
 func TestQuerySandboxHoldsEvenForStatementsThatReachDuckDB(t *testing.T) {
@@ -183,3 +179,14 @@ type discard struct{}
 
 func (discard) Columns(_, _ []string) error { return nil }
 func (discard) Row([]any) error             { return nil }
+
+// mustAnswer posts each query and fails the test for every one that does not
+// answer 200, naming it and the problem's detail.
+func (st *stack) mustAnswer(t *testing.T, sqls ...string) {
+	t.Helper()
+	for _, sql := range sqls {
+		if a := st.post(sql, 0); a.Status != http.StatusOK {
+			t.Errorf("%q: %d %s", sql, a.Status, a.Problem.Detail)
+		}
+	}
+}

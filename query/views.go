@@ -2,22 +2,24 @@ package query
 
 import (
 	"strings"
+
+	"pinpipe/pin"
 )
 
 // column is one column of a view: its name and DuckDB type.
 type column struct{ name, typ string }
 
 // curatedColumns are the pins view's columns: the cleaned record in
-// contract order, then the hive partition dt. They type the view while the
-// curated zone is empty; once it has files, the files' own schema rules.
-var curatedColumns = []column{
-	{"id_index", "BIGINT"}, {"title", "VARCHAR"}, {"category", "VARCHAR"}, {"unique_id", "VARCHAR"},
-	{"description", "VARCHAR"}, {"poster_name", "VARCHAR"}, {"follower_count", "BIGINT"},
-	{"tag_list", "VARCHAR"}, {"tags", "VARCHAR[]"}, {"is_image_or_video", "VARCHAR"},
-	{"image_src", "VARCHAR"}, {"downloaded", "INTEGER"}, {"save_location", "VARCHAR"},
-	{"ingested_at", "TIMESTAMP"}, {"kafka_partition", "INTEGER"}, {"kafka_offset", "BIGINT"},
-	{"dt", "DATE"},
-}
+// contract order (pin.Schema), then the hive partition dt. They type the
+// view while the curated zone is empty; once it has files, the files' own
+// schema rules.
+var curatedColumns = func() []column {
+	var out []column
+	for _, c := range pin.Schema {
+		out = append(out, column{c.Name, c.DuckDBType()})
+	}
+	return append(out, column{"dt", "DATE"})
+}()
 
 // rawColumns are the pins_raw view's columns: batch.RawRecord as the
 // landing writes it, then the hive partition dt.

@@ -113,7 +113,9 @@ func (s *DuckDB) connect(ctx context.Context) (err error) {
 	if s.w, err = s.db.Conn(ctx); err != nil {
 		return fmt.Errorf("embedded postgres %s: %w", s.path, err)
 	}
-	if _, err := s.w.ExecContext(ctx, `CREATE OR REPLACE TEMPORARY TABLE stream_batch AS SELECT * FROM pinterest.pins LIMIT 0`); err != nil {
+	// Named columns: the appender fills them by position, and a column a
+	// migration added stands after dt in pins.
+	if _, err := s.w.ExecContext(ctx, `CREATE OR REPLACE TEMPORARY TABLE stream_batch AS SELECT `+strings.Join(columns, ", ")+` FROM pinterest.pins LIMIT 0`); err != nil {
 		_ = s.w.Close()
 		s.w = nil
 		return fmt.Errorf("embedded postgres %s: create stream_batch: %w", s.path, err)
@@ -197,7 +199,7 @@ func appendPins(c driver.Conn, pins []pin.Cleaned) error {
 	row := make([]driver.Value, len(columns))
 	for i := range pins {
 		for j, v := range values(&pins[i]) {
-			row[j] = plain(v)
+			row[j] = v
 		}
 		if err := a.AppendRow(row...); err != nil {
 			a.Close()
@@ -205,29 +207,6 @@ func appendPins(c driver.Conn, pins []pin.Cleaned) error {
 		}
 	}
 	return a.Close()
-}
-
-// plain turns the typed nil pointers of pin.Cleaned.Values into the values
-// the appender takes.
-func plain(v any) driver.Value {
-	switch v := v.(type) {
-	case *string:
-		if v == nil {
-			return nil
-		}
-		return *v
-	case *int64:
-		if v == nil {
-			return nil
-		}
-		return *v
-	case *int32:
-		if v == nil {
-			return nil
-		}
-		return *v
-	}
-	return v
 }
 
 // Recent implements Sink.

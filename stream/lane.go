@@ -108,8 +108,8 @@ func (l *Lane) Run(ctx context.Context) error {
 	}, l)
 }
 
-// Handle implements consume.Handler: it cleans the batch, keeps the last
-// record of each unique_id, and writes the pins and the rejected records in
+// Handle implements consume.Handler: it cleans the batch, keeps the latest
+// version of each unique_id (pin.Newer), and writes the pins and the rejected records in
 // one transaction. Returns the Sink's error; the batch is then retried whole.
 func (l *Lane) Handle(ctx context.Context, b consume.Batch) error {
 	pins := make([]pin.Cleaned, 0, len(b.Messages))
@@ -131,7 +131,9 @@ func (l *Lane) Handle(ctx context.Context, b consume.Batch) error {
 		}
 		acceptedAt = append(acceptedAt, m.Time)
 		if i, ok := at[c.UniqueID]; ok {
-			pins[i] = c // a later record of the same pin wins
+			if pin.Newer(c.Lineage(), pins[i].Lineage()) {
+				pins[i] = c
+			}
 			continue
 		}
 		at[c.UniqueID] = len(pins)

@@ -57,20 +57,17 @@ func values(c *pin.Cleaned) []any {
 // part), deltaSelect finds the batch rows the upsert will add or let replace
 // a stored row, with the replaced row's keys, into the temporary table
 // stream_delta; the aggregates move by it; and the upsert runs. A batch row
-// replaces a stored one only when it is a later record of the pin: a later
-// offset of the same partition, or (a differently spelt unique_id in another
-// partition) a later timestamp. So a replay, which brings equal records,
-// changes no row and no count.
-const newer = `(b.kafka_partition = p.kafka_partition AND b.kafka_offset > p.kafka_offset
-     OR b.kafka_partition <> p.kafka_partition AND b.ingested_at > p.ingested_at)`
+// replaces a stored one only when it is a later version of the pin
+// (pin.Newer, as SQL). So a replay, which brings equal records, changes no
+// row and no count.
 
 // deltaSelect is the body of stream_delta: one row per batch row that will
 // change pins, with its unique_id, category and minute, and those of the row
 // it replaces (NULL for a new pin).
-const deltaSelect = `SELECT b.unique_id, b.category, date_trunc('minute', b.ingested_at) AS minute,
+var deltaSelect = `SELECT b.unique_id, b.category, date_trunc('minute', b.ingested_at) AS minute,
        p.category AS old_category, date_trunc('minute', p.ingested_at) AS old_minute
 FROM stream_batch b LEFT JOIN pinterest.pins p ON p.unique_id = b.unique_id
-WHERE p.unique_id IS NULL OR ` + newer
+WHERE p.unique_id IS NULL OR ` + pin.NewerSQL("b", "p")
 
 // applyDelta moves the aggregate table's counts by stream_delta: +1 under
 // each changing row's key, -1 under the key of the row it replaces.
@@ -103,7 +100,7 @@ func upsert() string {
 	return `INSERT INTO pinterest.pins (` + list + `)
 SELECT ` + list + ` FROM stream_batch ORDER BY unique_id
 ON CONFLICT (unique_id) DO UPDATE SET ` + strings.Join(set, ", ") + `
-WHERE ` + strings.NewReplacer("b.", "EXCLUDED.", "p.", "pins.").Replace(newer)
+WHERE ` + pin.NewerSQL("EXCLUDED", "pins")
 }
 
 const insertRejected = `INSERT INTO pinterest.rejected (topic, kafka_partition, kafka_offset, ingested_at, reason, raw)
@@ -118,13 +115,15 @@ ORDER BY ingested_at DESC, kafka_partition DESC, kafka_offset DESC LIMIT $1`
 )
 
 // scanDest returns the scan destinations of selectRecent's columns into c;
-// tags is where the tags column goes (the drivers return lists differently).
+// tags is where the list columns go (the drivers return lists differently).
 func scanDest(c *pin.Cleaned, tags any) []any {
-	return []any{
-		&c.IDIndex, &c.Title, &c.Category, &c.UniqueID, &c.Description, &c.PosterName,
-		&c.FollowerCount, &c.TagList, tags, &c.IsImageOrVideo, &c.ImageSrc,
-		&c.Downloaded, &c.SaveLocation, &c.IngestedAt, &c.KafkaPartition, &c.KafkaOffset,
+	dest := c.Fields()
+	for i, col := range pin.Schema {
+		if col.Kind == pin.TextList {
+			dest[i] = tags
+		}
 	}
+	return dest
 }
 
 // lastHour returns the window of Stats.PerMinute: from 59 minutes before

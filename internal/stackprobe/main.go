@@ -5,7 +5,9 @@
 //
 // Services and what "ready" means:
 //
-//	kafka             create topic _stackprobe, produce one record (acks=all), consume it in a consumer group
+//	kafka             every broker of ADDRESS (comma-separated) registered; topic _stackprobe (one partition per
+//	                  broker, min(3, brokers) replicas) with every replica in sync; one record per partition
+//	                  produced with acks=all and read back in a consumer group
 //	cassandra         SELECT release_version FROM system.local, then CREATE KEYSPACE/TABLE, write and read a row
 //	postgres          SELECT version() (ADDRESS is a postgres:// URL)
 //	s3                create the bucket if missing, list buckets, put/get/delete one object (path-style)
@@ -26,8 +28,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,7 +59,7 @@ func env(name, def string) string {
 }
 
 var services = map[string]service{
-	"kafka": {func() string { return strings.Split(env("PINPIPE_KAFKA_BROKERS", "127.0.0.1:19092"), ",")[0] }, probeKafka},
+	"kafka": {func() string { return env("PINPIPE_KAFKA_BROKERS", "127.0.0.1:19092") }, probeKafka},
 	"cassandra": {func() string {
 		return strings.Split(env("PINPIPE_CASSANDRA_HOSTS", "127.0.0.1:19042"), ",")[0]
 	}, probeCassandra},
@@ -136,11 +140,15 @@ func firstLine(err error) string {
 	return s
 }
 
-// probeKafka checks what pinpipe needs of the broker: topic creation, an acks=all produce and a consumer-group
-// read (which also makes the broker create __consumer_offsets, the slowest part of a fresh broker's start).
-func probeKafka(ctx context.Context, addr string) (string, error) {
+// probeKafka checks what pinpipe needs of the cluster whose bootstrap addresses are addrs (comma-separated):
+// every one of them is a registered broker, a topic replicated like pinpipe's (min(3, brokers) replicas) has a
+// leader and every replica in sync on each partition, an acks=all produce to every partition succeeds, and a
+// consumer group reads it back (which also makes the cluster create __consumer_offsets, the slowest part of a
+// fresh cluster's start). The version string says how many brokers and what min.insync.replicas the topic has.
+func probeKafka(ctx context.Context, addrs string) (string, error) {
 	const topic = "_stackprobe"
-	conn, err := kafka.DialContext(ctx, "tcp", addr)
+	want := strings.Split(addrs, ",")
+	conn, err := kafka.DialContext(ctx, "tcp", want[0])
 	if err != nil {
 		return "", fmt.Errorf("dial: %w", err)
 	}
@@ -152,44 +160,95 @@ func probeKafka(ctx context.Context, addr string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("api versions: %w", err)
 	}
+	brokers, err := conn.Brokers()
+	if err != nil {
+		return "", fmt.Errorf("list brokers: %w", err)
+	}
+	registered := map[string]bool{}
+	for _, b := range brokers {
+		registered[net.JoinHostPort(b.Host, strconv.Itoa(b.Port))] = true
+	}
+	for _, a := range want {
+		if !registered[a] {
+			return "", fmt.Errorf("broker %s is not registered in the cluster yet (%d of %d brokers are)", a, len(brokers), len(want))
+		}
+	}
+	replicas := min(3, len(brokers))
 	controller, err := conn.Controller()
 	if err != nil {
 		return "", fmt.Errorf("find controller: %w", err)
 	}
-	cconn, err := kafka.DialContext(ctx, "tcp", fmt.Sprintf("%s:%d", controller.Host, controller.Port))
+	cconn, err := kafka.DialContext(ctx, "tcp", net.JoinHostPort(controller.Host, strconv.Itoa(controller.Port)))
 	if err != nil {
 		return "", fmt.Errorf("dial controller: %w", err)
 	}
 	defer cconn.Close()
-	err = cconn.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: 1, ReplicationFactor: 1})
+	err = cconn.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: len(brokers), ReplicationFactor: replicas})
 	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 		return "", fmt.Errorf("create topic: %w", err)
 	}
+	parts, err := conn.ReadPartitions(topic)
+	if err != nil {
+		return "", fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	if len(parts) == 0 {
+		return "", fmt.Errorf("topic %s has no partitions yet", topic)
+	}
+	for _, p := range parts {
+		if p.Leader.Host == "" {
+			return "", fmt.Errorf("partition %d of %s has no leader yet", p.ID, topic)
+		}
+		if len(p.Isr) < len(p.Replicas) {
+			return "", fmt.Errorf("partition %d of %s has %d of its %d replicas in sync", p.ID, topic, len(p.Isr), len(p.Replicas))
+		}
+	}
+	minISR := "?"
+	cl := &kafka.Client{Addr: kafka.TCP(want...), Timeout: 10 * time.Second}
+	res, err := cl.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"min.insync.replicas"},
+	}}})
+	if err != nil {
+		return "", fmt.Errorf("describe configs of %s: %w", topic, err)
+	}
+	for _, r := range res.Resources {
+		for _, e := range r.ConfigEntries {
+			minISR = e.ConfigValue
+		}
+	}
 
-	value := fmt.Sprintf("probe-%d", time.Now().UnixNano())
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond}
+	// One record per partition (round robin), each of which must come back.
+	stamp := time.Now().UnixNano()
+	msgs := make([]kafka.Message, len(parts))
+	pending := map[string]bool{}
+	for i := range msgs {
+		v := fmt.Sprintf("probe-%d-%d", stamp, i)
+		msgs[i] = kafka.Message{Value: []byte(v)}
+		pending[v] = true
+	}
+	w := &kafka.Writer{
+		Addr: kafka.TCP(want...), Topic: topic, RequiredAcks: kafka.RequireAll, Balancer: &kafka.RoundRobin{},
+		BatchTimeout: 10 * time.Millisecond, MaxAttempts: 1,
+	}
 	defer w.Close()
-	if err := w.WriteMessages(ctx, kafka.Message{Value: []byte(value)}); err != nil {
-		return "", fmt.Errorf("produce: %w", err)
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		return "", fmt.Errorf("produce with acks=all: %w", err)
 	}
 
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: []string{addr}, Topic: topic, GroupID: "_stackprobe",
+		Brokers: want, Topic: topic, GroupID: "_stackprobe",
 		StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond,
 		HeartbeatInterval: time.Second, SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
 	})
 	defer r.Close()
-	for {
+	for len(pending) > 0 {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
-			return "", fmt.Errorf("consume in a group: %w", err)
+			return "", fmt.Errorf("consume in a group (%d of %d records not read back): %w", len(pending), len(msgs), err)
 		}
 		if err := r.CommitMessages(ctx, m); err != nil {
 			return "", fmt.Errorf("commit offset: %w", err)
 		}
-		if string(m.Value) == value {
-			break
-		}
+		delete(pending, string(m.Value))
 	}
 	maxProduce := 0
 	for _, v := range versions {
@@ -197,7 +256,9 @@ func probeKafka(ctx context.Context, addr string) (string, error) {
 			maxProduce = int(v.MaxVersion)
 		}
 	}
-	return fmt.Sprintf("Kafka protocol (Produce up to v%d, %d APIs); produce+group consume ok", maxProduce, len(versions)), nil
+	return fmt.Sprintf("%d broker(s), %s: %d partitions × %d replicas in sync, min.insync.replicas=%s; "+
+		"acks=all produce + group consume ok (Produce up to v%d, %d APIs)",
+		len(brokers), topic, len(parts), len(parts[0].Replicas), minISR, maxProduce, len(versions)), nil
 }
 
 // probeCassandra reads the server version, then checks that schema changes work, which is what tests do first
