@@ -207,7 +207,7 @@ func (c *collected) end(truncated bool) error {
 			r.Rows = [][]any{}
 		}
 		for i := range c.names {
-			r.Columns = append(r.Columns, pin.Column{Name: c.names[i], Type: c.types[i]})
+			r.Columns = append(r.Columns, pin.ResultColumn{Name: c.names[i], Type: c.types[i]})
 		}
 		enc := json.NewEncoder(c.w)
 		enc.SetEscapeHTML(false)

@@ -20,8 +20,9 @@ type QueryResult interface {
 	Row(values []any) error
 }
 
-// Column is one column of a query's answer: its name and DuckDB type name.
-type Column struct {
+// ResultColumn is one column of a query's answer: its name and DuckDB
+// type name.
+type ResultColumn struct {
 	Name string `json:"name"`
 	Type string `json:"type"`
 }
@@ -29,11 +30,11 @@ type Column struct {
 // QueryResponse is the JSON answer of POST /query, as clients decode it
 // (decode with UseNumber to keep big integers exact).
 type QueryResponse struct {
-	Columns   []Column `json:"columns"`
-	Rows      [][]any  `json:"rows"`
-	RowCount  int      `json:"row_count"`
-	Truncated bool     `json:"truncated"`
-	ElapsedMS float64  `json:"elapsed_ms"`
+	Columns   []ResultColumn `json:"columns"`
+	Rows      [][]any        `json:"rows"`
+	RowCount  int            `json:"row_count"`
+	Truncated bool           `json:"truncated"`
+	ElapsedMS float64        `json:"elapsed_ms"`
 }
 
 // CellText returns a value of an answer row as text, for CSV and tables:

@@ -185,9 +185,9 @@ type jsonResult struct {
 func (j *jsonResult) started() bool { return j.buf != nil }
 
 func (j *jsonResult) Columns(names, types []string) error {
-	cols := make([]pin.Column, len(names))
+	cols := make([]pin.ResultColumn, len(names))
 	for i := range names {
-		cols[i] = pin.Column{Name: names[i], Type: types[i]}
+		cols[i] = pin.ResultColumn{Name: names[i], Type: types[i]}
 	}
 	j.w.Header().Set("Content-Type", "application/json")
 	j.w.WriteHeader(http.StatusOK)

@@ -117,7 +117,7 @@ func TestQueryRoutesAnswerJSONAndCSV(t *testing.T) {
 	base, f := serve(t, server.Options{}, nil)
 	res := decode[pin.QueryResponse](t, send(t, base, req{method: "POST", path: "/query", contentType: "application/json",
 		body: `{"sql":"SELECT 1","limit":2}`}), 200)
-	if len(res.Columns) != 2 || res.Columns[0] != (pin.Column{Name: "i", Type: "VARCHAR"}) || res.RowCount != 2 || !res.Truncated {
+	if len(res.Columns) != 2 || res.Columns[0] != (pin.ResultColumn{Name: "i", Type: "VARCHAR"}) || res.RowCount != 2 || !res.Truncated {
 		t.Errorf("POST /query = %+v, want 2 of 3 rows, truncated", res)
 	}
 	a := send(t, base, req{method: "GET", path: "/query?sql=SELECT+2&format=csv"})
