@@ -58,6 +58,8 @@ type Cassandra struct {
 	stale map[string]bool // runs of this process whose day lock could not be released
 }
 
+var _ ServingStore = (*Cassandra)(nil)
+
 var keyspaceName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
 
 // OpenCassandra connects to the cluster and creates the keyspace and tables

@@ -30,6 +30,8 @@ type StandIn struct {
 	write prometheus.Observer
 }
 
+var _ ServingStore = (*StandIn)(nil)
+
 // standInChunk is how many rows are staged between progress reports.
 const standInChunk = 20_000
 
