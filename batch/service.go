@@ -59,7 +59,7 @@ type Service struct {
 func NewService(o ServiceOptions) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{
-		o: o, store: o.Job.Store, ctx: ctx, cancel: cancel, slot: make(chan struct{}, 1), staleRecheck: dayLockTTL,
+		o: o, store: o.Job.Store, ctx: ctx, cancel: cancel, slot: make(chan struct{}, 1), staleRecheck: DayLockTTL,
 		active: map[string]string{}, pending: map[string]Run{},
 	}
 }
@@ -70,7 +70,7 @@ func (s *Service) Job() *Job { return s.o.Job }
 
 // Serve marks runs a stopped process left queued or running as failed
 // (see recoverStale), then runs the schedule until ctx ends. Unfinished
-// runs whose day a live run holds are looked at again every dayLockTTL
+// runs whose day a live run holds are looked at again every DayLockTTL
 // while there are any, as a process that died holding a day frees it
 // within that time. Once ctx ends, Serve stops the schedule, interrupts
 // the running run (recorded as failed, "interrupted by shutdown"), waits

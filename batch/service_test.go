@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"pinpipe/batch"
+	"pinpipe/batch/cassandra"
 	"pinpipe/internal/retry"
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
@@ -134,7 +135,7 @@ func TestServiceRunFailsNamingCassandraWhenItGoesDownAndTheNextRunSucceeds(t *te
 	proxy := testenv.NewProxy(t, hosts[0])
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	store, err := batch.OpenCassandra(cctx, batch.CassandraOptions{
+	store, err := cassandra.Open(cctx, cassandra.Options{
 		Hosts: []string{proxy.Addr}, Keyspace: ks, Log: testenv.Log(t),
 		// Shorter than retry.Bounded, so the test does not wait half a
 		// minute for each give-up.

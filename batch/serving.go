@@ -2,15 +2,21 @@ package batch
 
 import (
 	"context"
+	"time"
 
 	"pinpipe/pin"
 )
 
+// DayLockTTL is how long a day's lock outlives a process that died holding
+// it; a running run renews it every third of that.
+const DayLockTTL = 90 * time.Second
+
 // ServingStore holds what the daily job serves and remembers, one concern
 // per interface below: the serving tables, the run history, the day locks
-// and the store's health. Cassandra is the real one; StandIn keeps them in
-// an embedded database when no Cassandra is configured. The job and the
-// serving reads are written once against these interfaces.
+// and the store's health. Cassandra (package batch/cassandra) is the real
+// one; the stand-in (package batch/standin) keeps them in an embedded
+// database when no Cassandra is configured. The job and the serving reads
+// are written once against these interfaces.
 type ServingStore interface {
 	ServingTables
 	RunHistory
@@ -69,30 +75,30 @@ type DayLocker interface {
 	LockDay(ctx context.Context, dt, owner string) (unlock func(), err error)
 }
 
-// missingFollowers stands for a NULL follower_count in pins_by_category,
+// MissingFollowers stands for a NULL follower_count in pins_by_category,
 // whose clustering columns cannot be null. It sorts after every real count
 // in the descending order.
-const missingFollowers int64 = -1
+const MissingFollowers int64 = -1
 
-// followersKey returns the pins_by_category clustering value of a count.
-func followersKey(n *int64) int64 {
+// FollowersKey returns the pins_by_category clustering value of a count.
+func FollowersKey(n *int64) int64 {
 	if n == nil {
-		return missingFollowers
+		return MissingFollowers
 	}
 	return *n
 }
 
-// followersFromKey turns a pins_by_category clustering value back into the
-// pin's follower_count: nil for missingFollowers.
-func followersFromKey(k int64) *int64 {
-	if k == missingFollowers {
+// FollowersFromKey turns a pins_by_category clustering value back into the
+// pin's follower_count: nil for MissingFollowers.
+func FollowersFromKey(k int64) *int64 {
+	if k == MissingFollowers {
 		return nil
 	}
 	return &k
 }
 
-// categoriesOf returns the distinct categories of pins, in first-seen order.
-func categoriesOf(pins []pin.Cleaned) []string {
+// Categories returns the distinct categories of pins, in first-seen order.
+func Categories(pins []pin.Cleaned) []string {
 	seen := map[string]bool{}
 	var out []string
 	for i := range pins {

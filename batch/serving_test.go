@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"pinpipe/batch"
+	"pinpipe/batch/cassandra"
+	"pinpipe/batch/standin"
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
 )
@@ -23,9 +25,9 @@ func openServing(t *testing.T) batch.ServingStore {
 	var s batch.ServingStore
 	var err error
 	if hosts, ks := testenv.Cassandra(t); hosts != nil {
-		s, err = batch.OpenCassandra(ctx, batch.CassandraOptions{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
+		s, err = cassandra.Open(ctx, cassandra.Options{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
 	} else {
-		s, err = batch.OpenStandIn(ctx, t.TempDir(), nil)
+		s, err = standin.Open(ctx, t.TempDir(), nil)
 	}
 	testenv.Must(t, err)
 	t.Cleanup(func() { _ = s.Close() })
@@ -78,13 +80,13 @@ func pinIDs(pins []pin.Cleaned) []string {
 func eachServing(t *testing.T, test func(t *testing.T, open func(*testing.T) batch.ServingStore)) {
 	backends := map[string]func(ctx context.Context, t *testing.T) (batch.ServingStore, error){
 		"standin": func(ctx context.Context, t *testing.T) (batch.ServingStore, error) {
-			return batch.OpenStandIn(ctx, t.TempDir(), nil)
+			return standin.Open(ctx, t.TempDir(), nil)
 		},
 	}
 	if hosts, _ := testenv.Cassandra(t); hosts != nil {
 		backends["cassandra"] = func(ctx context.Context, t *testing.T) (batch.ServingStore, error) {
 			_, ks := testenv.Cassandra(t)
-			return batch.OpenCassandra(ctx, batch.CassandraOptions{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
+			return cassandra.Open(ctx, cassandra.Options{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
 		}
 	}
 	for name, openBackend := range backends {

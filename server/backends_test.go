@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"pinpipe/batch"
+	"pinpipe/batch/cassandra"
+	"pinpipe/batch/standin"
 	"pinpipe/internal/retry"
 	"pinpipe/internal/testenv"
 	"pinpipe/lake"
@@ -65,7 +67,7 @@ func TestAnUnreachableStoreIs503WhateverTheBackend(t *testing.T) {
 			return server.Options{Stream: s}
 		}},
 		{"serving: embedded stand-in, closed", "/pins/fbe53c66-3442-4773-b19e-d3ec6f54dddf", func(t *testing.T) server.Options {
-			s, err := batch.OpenStandIn(ctx, t.TempDir(), nil)
+			s, err := standin.Open(ctx, t.TempDir(), nil)
 			testenv.Must(t, err)
 			testenv.Must(t, s.Close())
 			svc := batch.NewService(batch.ServiceOptions{Job: &batch.Job{Store: s, Log: log}, Log: log})
@@ -73,7 +75,7 @@ func TestAnUnreachableStoreIs503WhateverTheBackend(t *testing.T) {
 			return server.Options{Serving: svc, Batch: svc}
 		}},
 		{"batch history: embedded stand-in, closed", "/batch/runs", func(t *testing.T) server.Options {
-			s, err := batch.OpenStandIn(ctx, t.TempDir(), nil)
+			s, err := standin.Open(ctx, t.TempDir(), nil)
 			testenv.Must(t, err)
 			testenv.Must(t, s.Close())
 			svc := batch.NewService(batch.ServiceOptions{Job: &batch.Job{Store: s, Log: log}, Log: log})
@@ -86,7 +88,7 @@ func TestAnUnreachableStoreIs503WhateverTheBackend(t *testing.T) {
 				t.Skip("needs Cassandra; set PINPIPE_CASSANDRA_HOSTS (scripts/stack env)")
 			}
 			proxy := testenv.NewProxy(t, hosts[0])
-			s, err := batch.OpenCassandra(ctx, batch.CassandraOptions{Hosts: []string{proxy.Addr}, Keyspace: ks, Log: log,
+			s, err := cassandra.Open(ctx, cassandra.Options{Hosts: []string{proxy.Addr}, Keyspace: ks, Log: log,
 				// Give up within seconds rather than retry.Bounded's half minute.
 				Retry: retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second, MaxElapsed: 3 * time.Second}})
 			testenv.Must(t, err)
