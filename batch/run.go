@@ -3,33 +3,20 @@
 // pins into the curated zone and the Cassandra serving tables.
 package batch
 
-import "time"
+import "pinpipe/pin"
 
-// Run triggers.
+// Run is one execution of the daily job; the type is the domain's, so the
+// HTTP layer needs nothing of this package to answer it.
+type Run = pin.Run
+
+// Run triggers and statuses, named as the batch lane has always named them.
 const (
-	TriggerSchedule = "schedule"
-	TriggerAPI      = "api"
-	TriggerCLI      = "cli"
-)
+	TriggerSchedule = pin.TriggerSchedule
+	TriggerAPI      = pin.TriggerAPI
+	TriggerCLI      = pin.TriggerCLI
 
-// Run statuses.
-const (
-	StatusQueued    = "queued"
-	StatusRunning   = "running"
-	StatusSucceeded = "succeeded"
-	StatusFailed    = "failed"
+	StatusQueued    = pin.RunQueued
+	StatusRunning   = pin.RunRunning
+	StatusSucceeded = pin.RunSucceeded
+	StatusFailed    = pin.RunFailed
 )
-
-// Run is one execution of the daily job for one day (dt).
-type Run struct {
-	ID           string     `json:"id"`
-	Date         string     `json:"date"`
-	Trigger      string     `json:"trigger"`
-	Status       string     `json:"status"`
-	StartedAt    *time.Time `json:"started_at"`
-	FinishedAt   *time.Time `json:"finished_at"`
-	RowsIn       int64      `json:"rows_in"`
-	RowsOut      int64      `json:"rows_out"`
-	RowsRejected int64      `json:"rows_rejected"`
-	Error        string     `json:"error"`
-}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -45,6 +46,9 @@ type Service struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	slot   chan struct{} // held by the running run
+	// staleRecheck is how often Serve looks again at unfinished runs a
+	// live run's day lock kept it from marking failed.
+	staleRecheck time.Duration
 
 	mu     sync.Mutex
 	closed bool
@@ -61,7 +65,7 @@ type Service struct {
 func NewService(o ServiceOptions) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{
-		o: o, store: o.Job.Store, ctx: ctx, cancel: cancel, slot: make(chan struct{}, 1),
+		o: o, store: o.Job.Store, ctx: ctx, cancel: cancel, slot: make(chan struct{}, 1), staleRecheck: DayLockTTL,
 		active: map[string]string{}, pending: map[string]Run{},
 	}
 }
@@ -70,14 +74,17 @@ func NewService(o ServiceOptions) *Service {
 // runs.
 func (s *Service) Job() *Job { return s.o.Job }
 
-// Serve marks runs a stopped process left queued or running as failed,
-// then runs the schedule until ctx ends. Then it stops the schedule,
-// interrupts the running run (recorded as failed, "interrupted by
-// shutdown"), waits for it and returns nil. Returns an error only when the
+// Serve marks runs a stopped process left queued or running as failed
+// (see recoverStale), then runs the schedule until ctx ends. Unfinished
+// runs whose day a live run holds are looked at again every DayLockTTL
+// while there are any, as a process that died holding a day frees it
+// within that time. Once ctx ends, Serve stops the schedule, interrupts
+// the running run (recorded as failed, "interrupted by shutdown"), waits
+// for it and returns nil. Returns an error only when the
 // schedule cannot be set up.
 func (s *Service) Serve(ctx context.Context) error {
 	defer s.Close()
-	s.recoverStale(ctx)
+	held := s.recoverStale(ctx)
 	if s.o.Cron != "" {
 		opts := []gocron.SchedulerOption{gocron.WithLocation(time.UTC)}
 		now := time.Now
@@ -101,8 +108,21 @@ func (s *Service) Serve(ctx context.Context) error {
 		defer func() { _ = sched.Shutdown() }()
 		s.o.Log.Info("batch: daily run scheduled", slog.String("cron", s.o.Cron), slog.String("tz", "UTC"))
 	}
-	<-ctx.Done()
-	return nil
+	recheck := time.NewTimer(s.staleRecheck)
+	defer recheck.Stop()
+	if held == 0 {
+		recheck.Stop()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-recheck.C:
+			if s.recoverStale(ctx) > 0 {
+				recheck.Reset(s.staleRecheck)
+			}
+		}
+	}
 }
 
 // scheduled starts the daily run for yesterday (UTC).
@@ -212,29 +232,48 @@ func (s *Service) checkRawDay(ctx context.Context, date string) error {
 }
 
 // execute waits for the run slot, runs the job, records the outcome and
-// returns the finished run.
+// returns the finished run. The outcome is recorded before the day's lock
+// and the slot are released, so whoever takes the day next sees the run
+// finished; both are released on every path out, a panic included.
 func (s *Service) execute(ctx context.Context, run Run, progress func(Progress)) Run {
 	s.savePending(ctx)
 	s.save(ctx, run)
 	log := s.o.Log.With(slog.String("run", run.ID), slog.String("dt", run.Date), slog.String("trigger", run.Trigger))
-	var res JobResult
-	var err error
 	select {
 	case s.slot <- struct{}{}:
-		var unlock func()
-		if unlock, err = s.store.LockDay(ctx, run.Date, run.ID); err == nil {
-			now := time.Now().UTC()
-			run.Status, run.StartedAt = StatusRunning, &now
-			s.save(ctx, run)
-			log.Info("batch: run started")
-			res, err = s.o.Job.Run(ctx, run.Date, run.ID, progress)
-			unlock()
-		}
-		<-s.slot
+		defer func() { <-s.slot }()
 	case <-ctx.Done():
-		err = ctx.Err()
+		return s.end(ctx, run, JobResult{}, ctx.Err(), log)
 	}
+	unlock, err := s.store.LockDay(ctx, run.Date, run.ID)
+	if err != nil {
+		return s.end(ctx, run, JobResult{}, err, log)
+	}
+	defer unlock()
+	now := time.Now().UTC()
+	run.Status, run.StartedAt = StatusRunning, &now
+	s.save(ctx, run)
+	log.Info("batch: run started")
+	res, err := s.runJob(ctx, run, progress)
+	return s.end(ctx, run, res, err, log)
+}
 
+// runJob runs the job for run. Returns the job's result and error, or an
+// error naming the panic when the job panicked, so one bad day fails its
+// run instead of the process.
+func (s *Service) runJob(ctx context.Context, run Run, progress func(Progress)) (res JobResult, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.o.Log.Error("batch: the job panicked", slog.String("run", run.ID), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			err = fmt.Errorf("batch: the job failed unexpectedly (%v); this is a bug in pinpipe, and the log has its trace", v)
+		}
+	}()
+	return s.o.Job.Run(ctx, run.Date, run.ID, progress)
+}
+
+// end records run as finished with res and err (nil for success), logs
+// it and returns it.
+func (s *Service) end(ctx context.Context, run Run, res JobResult, err error, log *slog.Logger) Run {
 	now := time.Now().UTC()
 	run.FinishedAt = &now
 	run.RowsIn, run.RowsOut, run.RowsRejected = res.RowsIn, res.RowsOut, res.RowsRejected
@@ -328,13 +367,19 @@ func (s *Service) savePending(ctx context.Context) {
 }
 
 // recoverStale marks runs left queued or running by a process that
-// stopped as failed. A run another process (pinpipe batch) is running at
-// the same moment would be marked too; the schedule runs in one process.
-func (s *Service) recoverStale(ctx context.Context) {
+// stopped as failed, and returns how many unfinished runs it left as they
+// are because a live run holds their day. A run is taken for stale only
+// when its day's lock is free (LockDay succeeds): a run another process
+// (say, `pinpipe batch`) is running holds that lock, so it is left alone,
+// and a run that process finishes is recorded before its lock is freed.
+// A run another process holds queued, not yet running, holds no lock and
+// is marked failed too; that process records its real state again once
+// the run starts.
+func (s *Service) recoverStale(ctx context.Context) (held int) {
 	runs, err := s.store.Runs(ctx, 100)
 	if err != nil {
 		s.o.Log.Warn("batch: could not read the run history to find runs a stopped pinpipe left unfinished", slog.Any("err", err))
-		return
+		return 0
 	}
 	for _, r := range runs {
 		if r.Status != StatusQueued && r.Status != StatusRunning {
@@ -346,14 +391,40 @@ func (s *Service) recoverStale(ctx context.Context) {
 		if mine {
 			continue
 		}
-		now := time.Now().UTC()
-		r.Status, r.FinishedAt, r.Error = StatusFailed, &now, "interrupted: pinpipe stopped before the run finished; start the run again"
-		if err := s.store.SaveRun(ctx, r); err != nil {
+		switch marked, err := s.failStale(ctx, r); {
+		case pin.ErrorCode(err) == pin.ECONFLICT:
+			held++
+			s.o.Log.Info("batch: an unfinished run's day is held by a live run; it is left as it is", slog.String("run", r.ID), slog.String("dt", r.Date))
+		case err != nil:
 			s.o.Log.Warn("batch: could not mark an unfinished run as failed", slog.String("run", r.ID), slog.Any("err", err))
-		} else {
+		case marked:
 			s.o.Log.Warn("batch: marked a run a stopped pinpipe left unfinished as failed", slog.String("run", r.ID), slog.String("dt", r.Date))
 		}
 	}
+	return held
+}
+
+// failStale records r as failed if no live run holds its day, holding the
+// day while it does, and reports whether it did. Returns an ECONFLICT
+// error, recording nothing, when a live run holds the day, and false when
+// r turned out finished after all.
+func (s *Service) failStale(ctx context.Context, r Run) (bool, error) {
+	unlock, err := s.store.LockDay(ctx, r.Date, r.ID)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	// The run may have finished, and freed its day, since the history
+	// was read.
+	if now, err := s.store.Run(ctx, r.ID); err == nil && now.Status != StatusQueued && now.Status != StatusRunning {
+		return false, nil
+	}
+	now := time.Now().UTC()
+	r.Status, r.FinishedAt, r.Error = StatusFailed, &now, "interrupted: pinpipe stopped before the run finished; start the run again"
+	if err := s.store.SaveRun(ctx, r); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Runs implements server.BatchService: the store's history overlaid with

@@ -3,12 +3,14 @@ package batch_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"pinpipe/batch"
+	"pinpipe/batch/cassandra"
 	"pinpipe/internal/retry"
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
@@ -133,7 +135,7 @@ func TestServiceRunFailsNamingCassandraWhenItGoesDownAndTheNextRunSucceeds(t *te
 	proxy := testenv.NewProxy(t, hosts[0])
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	store, err := batch.OpenCassandra(cctx, batch.CassandraOptions{
+	store, err := cassandra.Open(cctx, cassandra.Options{
 		Hosts: []string{proxy.Addr}, Keyspace: ks, Log: testenv.Log(t),
 		// Shorter than retry.Bounded, so the test does not wait half a
 		// minute for each give-up.
@@ -272,5 +274,146 @@ func TestServiceHoldsAtMostMaxActiveRunsQueuedOrRunning(t *testing.T) {
 	}
 	if got, err := svc.Run(ctx, first.ID); err != nil || got.Status != batch.StatusRunning {
 		t.Fatalf("first run: %+v %v, want running", got, err)
+	}
+}
+
+// heldDays is a serving store in which some days are held by a live run
+// of another process: LockDay refuses them with ECONFLICT, as Cassandra
+// does (where hold takes the day for real). It counts the locks it handed
+// out that are not released yet.
+type heldDays struct {
+	batch.ServingStore
+	mu          sync.Mutex
+	held        map[string]func()
+	outstanding int
+}
+
+func (h *heldDays) hold(t *testing.T, dt string) {
+	unlock, err := h.ServingStore.LockDay(context.Background(), dt, "live-run-"+dt)
+	testenv.Must(t, err)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.held[dt] = unlock
+}
+
+// release frees dt as a process that died holding it would, after its
+// lock's time: without recording anything.
+func (h *heldDays) release(dt string) {
+	h.mu.Lock()
+	unlock := h.held[dt]
+	delete(h.held, dt)
+	h.mu.Unlock()
+	unlock()
+}
+
+func (h *heldDays) LockDay(ctx context.Context, dt, owner string) (func(), error) {
+	unlock, err := h.ServingStore.LockDay(ctx, dt, owner)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, held := h.held[dt]; held {
+		// The embedded stand-in admits one process, so it never refuses.
+		unlock()
+		return nil, pin.Errorf(pin.ECONFLICT, "A run for %s is already running in another pinpipe (run live-run-%s).", dt, dt)
+	}
+	h.outstanding++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			unlock()
+			h.mu.Lock()
+			h.outstanding--
+			h.mu.Unlock()
+		})
+	}, nil
+}
+
+func (h *heldDays) locked() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.outstanding
+}
+
+func TestServiceLeavesAnUnfinishedRunWhoseDayALiveRunHolds(t *testing.T) {
+	ctx := context.Background()
+	store := &heldDays{ServingStore: openServing(t), held: map[string]func(){}}
+	started := time.Date(2024, 5, 2, 8, 0, 0, 0, time.UTC)
+	// live is running in another pinpipe (say, `pinpipe batch`), which
+	// holds its day; left was running in a pinpipe that stopped.
+	live := batch.Run{ID: "20240502T080000.000000Z-aaaaaa", Date: "2024-05-01", Trigger: batch.TriggerCLI,
+		Status: batch.StatusRunning, StartedAt: &started}
+	left := batch.Run{ID: "20240430T080000.000000Z-bbbbbb", Date: "2024-04-29", Trigger: batch.TriggerSchedule,
+		Status: batch.StatusRunning, StartedAt: &started}
+	testenv.Must(t, store.SaveRun(ctx, live))
+	testenv.Must(t, store.SaveRun(ctx, left))
+	store.hold(t, live.Date)
+
+	svc := newService(t, newJob(t, openLake(t), store))
+	batch.SetStaleRecheck(svc, 50*time.Millisecond)
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error)
+	go func() { served <- svc.Serve(sctx) }()
+	defer func() {
+		stop()
+		testenv.Must(t, <-served)
+	}()
+
+	// The history is read newest first, so live was looked at before left.
+	testenv.Eventually(t, time.Minute, func() (bool, string) {
+		r, err := store.Run(ctx, left.ID)
+		return err == nil && r.Status == batch.StatusFailed, "the stopped pinpipe's run is " + r.Status
+	})
+	if r, err := store.Run(ctx, live.ID); err != nil || r.Status != batch.StatusRunning || r.FinishedAt != nil {
+		t.Fatalf("the live run was changed: %+v, %v", r, err)
+	}
+	if n := store.locked(); n != 0 {
+		t.Fatalf("%d day locks taken to check for stale runs were not released", n)
+	}
+
+	// Once the day is free (its holder died, its lock ran out), the run
+	// is marked failed on a later look.
+	store.release(live.Date)
+	testenv.Eventually(t, time.Minute, func() (bool, string) {
+		r, err := store.Run(ctx, live.ID)
+		return err == nil && r.Status == batch.StatusFailed, "the run whose day was freed is " + r.Status
+	})
+	if n := store.locked(); n != 0 {
+		t.Fatalf("%d day locks left held", n)
+	}
+}
+
+func TestServiceFailsARunWhoseJobPanicsAndFreesItsDayAndSlot(t *testing.T) {
+	ctx := context.Background()
+	s := openLake(t)
+	d := writeDayOfRaw(t, s)
+	store := &heldDays{ServingStore: openServing(t), held: map[string]func(){}}
+	job := newJob(t, s, store)
+	panicking := true
+	job.AfterCurated = func(context.Context) error {
+		if panicking {
+			panic("a bad day")
+		}
+		return nil
+	}
+	svc := newService(t, job)
+
+	failed, err := svc.RunNow(ctx, d.dt, batch.TriggerCLI, nil)
+	if err == nil || failed.Status != batch.StatusFailed || !strings.Contains(failed.Error, "a bad day") {
+		t.Fatalf("the run whose job panicked: %+v, %v; want failed naming the panic", failed, err)
+	}
+	if got, err := store.Run(ctx, failed.ID); err != nil || got.Status != batch.StatusFailed {
+		t.Fatalf("the panicked run as stored: %+v, %v", got, err)
+	}
+	if n := store.locked(); n != 0 {
+		t.Fatalf("the panicked run left %d day locks held", n)
+	}
+	// The slot and the day are free: the next run of the day runs.
+	panicking = false
+	run, err := svc.RunNow(ctx, d.dt, batch.TriggerCLI, nil)
+	testenv.Must(t, err)
+	if run.Status != batch.StatusSucceeded || run.RowsOut != int64(d.unique) {
+		t.Fatalf("the run after the panic: %+v", run)
 	}
 }

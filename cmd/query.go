@@ -145,7 +145,7 @@ func queryServer(ctx context.Context, env Env, url, apiKey, sql string, limit in
 		}
 		return nil
 	}
-	var r query.Response
+	var r pin.QueryResponse
 	dec := json.NewDecoder(resp.Body)
 	dec.UseNumber()
 	if err := dec.Decode(&r); err != nil {
@@ -166,7 +166,7 @@ func (c *csvOut) Columns(names, _ []string) error { return c.w.Write(names) }
 func (c *csvOut) Row(values []any) error {
 	cells := make([]string, len(values))
 	for i, v := range values {
-		cells[i] = query.CellText(v)
+		cells[i] = pin.CellText(v)
 	}
 	return c.w.Write(cells)
 }
@@ -202,12 +202,12 @@ func (c *collected) end(truncated bool) error {
 		c.elapsed = time.Since(c.start)
 	}
 	if c.format == "json" {
-		r := query.Response{Rows: c.rows, RowCount: len(c.rows), Truncated: truncated, ElapsedMS: float64(c.elapsed.Microseconds()) / 1000}
+		r := pin.QueryResponse{Rows: c.rows, RowCount: len(c.rows), Truncated: truncated, ElapsedMS: float64(c.elapsed.Microseconds()) / 1000}
 		if r.Rows == nil {
 			r.Rows = [][]any{}
 		}
 		for i := range c.names {
-			r.Columns = append(r.Columns, query.Column{Name: c.names[i], Type: c.types[i]})
+			r.Columns = append(r.Columns, pin.ResultColumn{Name: c.names[i], Type: c.types[i]})
 		}
 		enc := json.NewEncoder(c.w)
 		enc.SetEscapeHTML(false)
@@ -233,7 +233,7 @@ func (c *collected) table(truncated bool) error {
 		for i, v := range row {
 			s := "NULL"
 			if v != nil {
-				s = strings.NewReplacer("\n", `\n`, "\t", `\t`).Replace(query.CellText(v))
+				s = strings.NewReplacer("\n", `\n`, "\t", `\t`).Replace(pin.CellText(v))
 			}
 			cells[r][i] = s
 			width[i] = max(width[i], utf8.RuneCountInString(s))

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"pinpipe/batch"
+	"pinpipe/batch/cassandra"
+	"pinpipe/batch/standin"
 	"pinpipe/config"
 	"pinpipe/lake"
 	"pinpipe/server"
@@ -61,7 +63,7 @@ func (p *Pipeline) openBatch(ctx context.Context, cron string) (*batch.Service, 
 	var store batch.ServingStore
 	embedded := len(cfg.CassandraHosts) == 0
 	if embedded {
-		s, err := batch.OpenStandIn(ctx, filepath.Join(cfg.DataDir, "cassandra"), m.ServingWrite)
+		s, err := standin.Open(ctx, filepath.Join(cfg.DataDir, "cassandra"), m.ServingWrite)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -71,7 +73,7 @@ func (p *Pipeline) openBatch(ctx context.Context, cron string) (*batch.Service, 
 	} else {
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		s, err := batch.OpenCassandra(cctx, batch.CassandraOptions{
+		s, err := cassandra.Open(cctx, cassandra.Options{
 			Hosts: cfg.CassandraHosts, Keyspace: cfg.CassandraKeyspace, Log: log, Write: m.ServingWrite,
 		})
 		if err != nil {

@@ -16,6 +16,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"pinpipe/batch"
+	"pinpipe/batch/cassandra"
+	"pinpipe/batch/standin"
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
 	"pinpipe/stream"
@@ -128,7 +130,7 @@ func TestStoresMatchTheContract(t *testing.T) {
 
 	t.Run("serving store", func(t *testing.T) {
 		if hosts, ks := testenv.Cassandra(t); hosts != nil {
-			s, err := batch.OpenCassandra(ctx, batch.CassandraOptions{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
+			s, err := cassandra.Open(ctx, cassandra.Options{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
 			testenv.Must(t, err)
 			defer s.Close()
 			cluster := gocql.NewCluster(hosts...)
@@ -150,7 +152,7 @@ func TestStoresMatchTheContract(t *testing.T) {
 			return
 		}
 		dir := t.TempDir()
-		s, err := batch.OpenStandIn(ctx, dir, nil)
+		s, err := standin.Open(ctx, dir, nil)
 		testenv.Must(t, err)
 		testenv.Must(t, s.Close())
 		for _, table := range []string{"pins", "pins_by_category"} {

@@ -18,6 +18,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"pinpipe/batch"
+	"pinpipe/batch/cassandra"
+	"pinpipe/batch/standin"
 	"pinpipe/consume"
 	"pinpipe/internal/testenv"
 	"pinpipe/lake"
@@ -247,9 +249,9 @@ func openTestServing(t *testing.T) batch.ServingStore {
 	var s batch.ServingStore
 	var err error
 	if hosts, ks := testenv.Cassandra(t); hosts != nil {
-		s, err = batch.OpenCassandra(ctx, batch.CassandraOptions{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
+		s, err = cassandra.Open(ctx, cassandra.Options{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
 	} else {
-		s, err = batch.OpenStandIn(ctx, t.TempDir(), nil)
+		s, err = standin.Open(ctx, t.TempDir(), nil)
 	}
 	testenv.Must(t, err)
 	t.Cleanup(func() { _ = s.Close() })

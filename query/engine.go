@@ -20,18 +20,14 @@ import (
 	"pinpipe/pin"
 )
 
-// Result receives a query's answer as it is read: the columns once, then
-// each row. Values are JSON-friendly (see jsonValue). An error from either
-// method stops the query and is returned by Query.
-type Result = interface {
-	Columns(names, types []string) error
-	Row(values []any) error
-}
+// Result receives a query's answer as it is read (see jsonValue for the
+// values it gets).
+type Result = pin.QueryResult
 
 // Row limits of one query.
 const (
-	DefaultLimit = 1000
-	MaxLimit     = 100000
+	DefaultLimit = pin.QueryDefaultLimit
+	MaxLimit     = pin.QueryMaxLimit
 )
 
 // Options configure an Engine.

@@ -78,7 +78,7 @@ func newStack(t *testing.T, tweak func(*query.Options)) *stack {
 type answer struct {
 	Status  int
 	Body    string
-	Result  query.Response
+	Result  pin.QueryResponse
 	Problem server.Problem
 }
 

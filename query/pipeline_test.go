@@ -120,7 +120,7 @@ func queryRows(t *testing.T, base, sql string) [][]any {
 	testenv.Must(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var r query.Response
+	var r pin.QueryResponse
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if resp.StatusCode != http.StatusOK || dec.Decode(&r) != nil {

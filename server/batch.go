@@ -3,12 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"time"
 
-	"pinpipe/batch"
 	"pinpipe/pin"
 )
 
@@ -16,11 +14,11 @@ import (
 type BatchService interface {
 	// StartRun queues a run for date (YYYY-MM-DD). Returns ECONFLICT when a
 	// run for that date is queued or running, EINVALID for a bad date.
-	StartRun(ctx context.Context, date, trigger string) (batch.Run, error)
+	StartRun(ctx context.Context, date, trigger string) (pin.Run, error)
 	// Runs returns up to limit runs, newest first.
-	Runs(ctx context.Context, limit int) ([]batch.Run, error)
+	Runs(ctx context.Context, limit int) ([]pin.Run, error)
 	// Run returns one run. Returns ENOTFOUND when there is none with id.
-	Run(ctx context.Context, id string) (batch.Run, error)
+	Run(ctx context.Context, id string) (pin.Run, error)
 }
 
 // Serving answers the serving reads from Cassandra (or its stand-in).
@@ -60,7 +58,7 @@ func (s *Server) handleStartRun(w http.ResponseWriter, r *http.Request) {
 	if req.Date == "" {
 		req.Date = time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
 	}
-	run, err := s.Batch.StartRun(r.Context(), req.Date, batch.TriggerAPI)
+	run, err := s.Batch.StartRun(r.Context(), req.Date, pin.TriggerAPI)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -85,7 +83,7 @@ func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if runs == nil {
-		runs = []batch.Run{}
+		runs = []pin.Run{}
 	}
 	writeJSON(w, http.StatusOK, runs)
 }
@@ -135,9 +133,6 @@ func (s *Server) handleTopByCategory(w http.ResponseWriter, r *http.Request) {
 	}
 	pins, err := s.Serving.TopByCategory(r.Context(), r.PathValue("category"), date, n)
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return
-		}
 		s.writeError(w, r, err)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,12 +15,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"pinpipe/batch"
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
-	"pinpipe/query"
 	"pinpipe/server"
-	"pinpipe/stream"
 )
 
 // Small fakes of the lanes, so route tests run the real server in
@@ -49,31 +47,94 @@ func (p *fakeProducer) count() int {
 // fakeBatch queues every run it is asked for.
 type fakeBatch struct {
 	mu   sync.Mutex
-	runs []batch.Run
+	runs []pin.Run
 }
 
-func (b *fakeBatch) StartRun(_ context.Context, date, trigger string) (batch.Run, error) {
+func (b *fakeBatch) StartRun(_ context.Context, date, trigger string) (pin.Run, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	r := batch.Run{ID: date + "-" + trigger, Date: date, Trigger: trigger, Status: batch.StatusQueued}
+	r := pin.Run{ID: date + "-" + trigger, Date: date, Trigger: trigger, Status: pin.RunQueued}
 	b.runs = append(b.runs, r)
 	return r, nil
 }
 
-func (b *fakeBatch) Runs(context.Context, int) ([]batch.Run, error) {
+func (b *fakeBatch) Runs(context.Context, int) ([]pin.Run, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return append([]batch.Run(nil), b.runs...), nil
+	return append([]pin.Run(nil), b.runs...), nil
 }
 
-func (b *fakeBatch) Run(_ context.Context, id string) (batch.Run, error) {
-	return batch.Run{}, pin.Errorf(pin.ENOTFOUND, "no run %s", id)
+func (b *fakeBatch) Run(_ context.Context, id string) (pin.Run, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, r := range b.runs {
+		if r.ID == id {
+			return r, nil
+		}
+	}
+	return pin.Run{}, pin.Errorf(pin.ENOTFOUND, "no run %s", id)
 }
 
 func (b *fakeBatch) count() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.runs)
+}
+
+// fakeServing answers the serving reads from fixed pins, and err instead
+// when set; wait, when set, makes every read wait for its request's
+// context to end and return what the stores return then.
+type fakeServing struct {
+	pins []pin.Cleaned
+	err  error
+	wait bool
+
+	mu   sync.Mutex
+	asks []string // "category date n" of each TopByCategory
+}
+
+func (s *fakeServing) Pin(ctx context.Context, id string) (pin.Cleaned, error) {
+	if err := s.fail(ctx); err != nil {
+		return pin.Cleaned{}, err
+	}
+	for _, p := range s.pins {
+		if p.UniqueID == id {
+			return p, nil
+		}
+	}
+	return pin.Cleaned{}, pin.Errorf(pin.ENOTFOUND, "No pin has unique_id %q.", id)
+}
+
+func (s *fakeServing) TopByCategory(ctx context.Context, category, date string, n int) ([]pin.Cleaned, error) {
+	s.mu.Lock()
+	s.asks = append(s.asks, fmt.Sprintf("%s %s %d", category, date, n))
+	s.mu.Unlock()
+	if err := s.fail(ctx); err != nil {
+		return nil, err
+	}
+	var out []pin.Cleaned
+	for _, p := range s.pins {
+		if p.Category == category && len(out) < n {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// fail returns the error a read ends with, nil for none.
+func (s *fakeServing) fail(ctx context.Context) error {
+	if s.wait {
+		<-ctx.Done()
+		// As a store does: its driver's error, wrapped as unavailable.
+		return fmt.Errorf("%w (%v)", pin.Errorf(pin.EUNAVAILABLE, "The store is not reachable."), ctx.Err())
+	}
+	return s.err
+}
+
+func (s *fakeServing) asked() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.asks...)
 }
 
 // fakeStream answers the real-time view with fixed pins.
@@ -83,8 +144,12 @@ func (s *fakeStream) Recent(_ context.Context, n int) ([]pin.Cleaned, error) {
 	return s.pins[:min(n, len(s.pins))], nil
 }
 
-func (s *fakeStream) Stats(context.Context) (stream.Stats, error) {
-	return stream.Stats{Total: int64(len(s.pins))}, nil
+func (s *fakeStream) Stats(context.Context) (pin.Stats, error) {
+	by := map[string]int64{}
+	for _, p := range s.pins {
+		by[p.Category]++
+	}
+	return pin.Stats{Total: int64(len(s.pins)), ByCategory: by, Lag: 3, Freshness: pin.Freshness{P50: 0.2, P99: 0.9}}, nil
 }
 
 // fakeQuerier behaves like the query engine where slots are concerned: it
@@ -107,7 +172,7 @@ func newFakeQuerier(slots, rows int, cell string) *fakeQuerier {
 	return &fakeQuerier{slots: make(chan struct{}, slots), rows: rows, cell: cell}
 }
 
-func (q *fakeQuerier) Query(ctx context.Context, sql string, limit int, out query.Result) (bool, error) {
+func (q *fakeQuerier) Query(ctx context.Context, sql string, limit int, out pin.QueryResult) (bool, error) {
 	select {
 	case q.slots <- struct{}{}:
 	default:
@@ -157,6 +222,7 @@ func (q *fakeQuerier) received() []string {
 type fakes struct {
 	producer *fakeProducer
 	batch    *fakeBatch
+	serving  *fakeServing
 	stream   *fakeStream
 	query    *fakeQuerier
 }
@@ -166,7 +232,7 @@ type fakes struct {
 // ends. tune, when not nil, is called on the server before it serves.
 func serve(t *testing.T, o server.Options, tune func(*server.Server)) (string, *fakes) {
 	t.Helper()
-	f := &fakes{producer: &fakeProducer{}, batch: &fakeBatch{}, stream: &fakeStream{}, query: newFakeQuerier(4, 3, "x")}
+	f := &fakes{producer: &fakeProducer{}, batch: &fakeBatch{}, serving: &fakeServing{}, stream: &fakeStream{}, query: newFakeQuerier(4, 3, "x")}
 	if o.Log == nil {
 		o.Log = testenv.Log(t)
 	}
@@ -179,6 +245,11 @@ func serve(t *testing.T, o server.Options, tune func(*server.Server)) (string, *
 	}
 	if o.Batch == nil {
 		o.Batch = f.batch
+	}
+	if o.Serving == nil {
+		o.Serving = f.serving
+	} else if sv, ok := o.Serving.(*fakeServing); ok {
+		f.serving = sv
 	}
 	if o.Stream == nil {
 		o.Stream = f.stream

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"pinpipe/pin"
-	"pinpipe/query"
 )
 
 // Querier runs read-only SQL over the lake.
@@ -26,7 +25,7 @@ type Querier interface {
 	// codes: EFORBIDDEN (not one read-only statement, or a file outside
 	// the lake), EINVALID (SQL DuckDB rejects), ETIMEOUT, ETOOMANY,
 	// EUNAVAILABLE.
-	Query(ctx context.Context, sql string, limit int, out query.Result) (truncated bool, err error)
+	Query(ctx context.Context, sql string, limit int, out pin.QueryResult) (truncated bool, err error)
 }
 
 // maxSQLBytes bounds the SQL text of one request.
@@ -135,19 +134,19 @@ func (s *Server) readQueryRequest(r *http.Request) (string, int, error) {
 		return "", 0, pin.Errorf(pin.EINVALID,
 			`Send the SQL: POST /query {"sql": "SELECT count(*) FROM pins"} or GET /query?sql=SELECT+count(*)+FROM+pins.`)
 	}
-	n := query.DefaultLimit
+	n := pin.QueryDefaultLimit
 	switch {
 	case limit != nil:
 		n = *limit
 	case limitText != "":
 		v, err := strconv.Atoi(strings.TrimSpace(limitText))
 		if err != nil {
-			return "", 0, pin.Errorf(pin.EINVALID, "limit must be a whole number from 1 to %d, got %q.", query.MaxLimit, limitText)
+			return "", 0, pin.Errorf(pin.EINVALID, "limit must be a whole number from 1 to %d, got %q.", pin.QueryMaxLimit, limitText)
 		}
 		n = v
 	}
-	if n < 1 || n > query.MaxLimit {
-		return "", 0, pin.Errorf(pin.EINVALID, "limit must be a whole number from 1 to %d, got %d.", query.MaxLimit, n)
+	if n < 1 || n > pin.QueryMaxLimit {
+		return "", 0, pin.Errorf(pin.EINVALID, "limit must be a whole number from 1 to %d, got %d.", pin.QueryMaxLimit, n)
 	}
 	return sql, n, nil
 }
@@ -168,7 +167,7 @@ func wantsCSV(r *http.Request) bool {
 
 // queryWriter writes a query's answer in one format.
 type queryWriter interface {
-	query.Result
+	pin.QueryResult
 	started() bool               // the status line and first bytes are out
 	finish(truncated bool) error // ends a response begun by Columns
 }
@@ -186,9 +185,9 @@ type jsonResult struct {
 func (j *jsonResult) started() bool { return j.buf != nil }
 
 func (j *jsonResult) Columns(names, types []string) error {
-	cols := make([]query.Column, len(names))
+	cols := make([]pin.ResultColumn, len(names))
 	for i := range names {
-		cols[i] = query.Column{Name: names[i], Type: types[i]}
+		cols[i] = pin.ResultColumn{Name: names[i], Type: types[i]}
 	}
 	j.w.Header().Set("Content-Type", "application/json")
 	j.w.WriteHeader(http.StatusOK)
@@ -250,7 +249,7 @@ func (c *csvResult) Columns(names, _ []string) error {
 func (c *csvResult) Row(values []any) error {
 	c.cells = c.cells[:0]
 	for _, v := range values {
-		c.cells = append(c.cells, defuseFormula(query.CellText(v)))
+		c.cells = append(c.cells, defuseFormula(pin.CellText(v)))
 	}
 	c.rows++
 	return c.csv.Write(c.cells)

@@ -6,7 +6,6 @@ import (
 	"unicode/utf8"
 
 	"pinpipe/pin"
-	"pinpipe/stream"
 )
 
 // StreamService answers the real-time view from Postgres (or its stand-in).
@@ -15,7 +14,7 @@ type StreamService interface {
 	Recent(ctx context.Context, n int) ([]pin.Cleaned, error)
 	// Stats returns totals, per-category and per-minute counts, lag and
 	// freshness.
-	Stats(ctx context.Context) (stream.Stats, error)
+	Stats(ctx context.Context) (pin.Stats, error)
 }
 
 var errStreamOff = pin.Errorf(pin.EUNAVAILABLE, "The stream lane is not running in this process.")

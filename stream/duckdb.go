@@ -244,18 +244,18 @@ func (s *DuckDB) Recent(ctx context.Context, n int) ([]pin.Cleaned, error) {
 }
 
 // Stats implements Sink; one transaction gives both aggregates one snapshot.
-func (s *DuckDB) Stats(ctx context.Context) (Stats, error) {
+func (s *DuckDB) Stats(ctx context.Context) (pin.Stats, error) {
 	from, to := lastHour(time.Now())
 	byCategory := map[string]int64{}
 	byMinute := map[int64]int64{}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
-		return Stats{}, unavailable(storeName, s.broken)
+		return pin.Stats{}, unavailable(storeName, s.broken)
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return Stats{}, unavailable(storeName, err)
+		return pin.Stats{}, unavailable(storeName, err)
 	}
 	defer tx.Rollback()
 	err = eachRow(ctx, tx, selectByCategory, nil, func(scan func(...any) error) error {
@@ -275,7 +275,7 @@ func (s *DuckDB) Stats(ctx context.Context) (Stats, error) {
 		})
 	}
 	if err != nil {
-		return Stats{}, unavailable(storeName, err)
+		return pin.Stats{}, unavailable(storeName, err)
 	}
 	return statsOf(byCategory, from, byMinute), nil
 }

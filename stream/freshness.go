@@ -3,6 +3,8 @@ package stream
 import (
 	"slices"
 	"sync"
+
+	"pinpipe/pin"
 )
 
 // freshnessSamples is how many recent pins Stats' freshness percentiles
@@ -32,7 +34,7 @@ func (r *ring) add(samples []float64) {
 
 // percentiles returns the p50 and p99 of the samples (nearest rank), or
 // zeros when there are none yet.
-func (r *ring) percentiles() Freshness {
+func (r *ring) percentiles() pin.Freshness {
 	r.mu.Lock()
 	n := r.next
 	if r.full {
@@ -41,12 +43,12 @@ func (r *ring) percentiles() Freshness {
 	s := slices.Clone(r.buf[:n])
 	r.mu.Unlock()
 	if len(s) == 0 {
-		return Freshness{}
+		return pin.Freshness{}
 	}
 	slices.Sort(s)
 	rank := func(p float64) float64 {
 		i := int(p*float64(len(s))+0.999999) - 1
 		return s[min(max(i, 0), len(s)-1)]
 	}
-	return Freshness{P50: rank(0.50), P99: rank(0.99)}
+	return pin.Freshness{P50: rank(0.50), P99: rank(0.99)}
 }

@@ -20,7 +20,6 @@ import (
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
 	"pinpipe/pipeline"
-	"pinpipe/stream"
 	"pinpipe/synth"
 )
 
@@ -93,9 +92,9 @@ func getJSON(t *testing.T, addr, path string, v any) int {
 	return resp.StatusCode
 }
 
-func stats(t *testing.T, addr string) (stream.Stats, bool) {
+func stats(t *testing.T, addr string) (pin.Stats, bool) {
 	t.Helper()
-	var st stream.Stats
+	var st pin.Stats
 	return st, getJSON(t, addr, "/stream/stats", &st) == http.StatusOK
 }
 

@@ -1,3 +1,6 @@
+// Package stream is the real-time half of the lambda architecture: it reads
+// the topic in micro-batches, cleans them and upserts them with live
+// aggregates into Postgres within a second of their acceptance.
 package stream
 
 import (
@@ -168,10 +171,10 @@ func (l *Lane) Recent(ctx context.Context, n int) ([]pin.Cleaned, error) {
 // Stats returns the Sink's counts with the lane's lag and the freshness of
 // the last freshnessSamples pins (zeros before the first)
 // (server.StreamService).
-func (l *Lane) Stats(ctx context.Context) (Stats, error) {
+func (l *Lane) Stats(ctx context.Context) (pin.Stats, error) {
 	st, err := l.o.Sink.Stats(ctx)
 	if err != nil {
-		return Stats{}, err
+		return pin.Stats{}, err
 	}
 	st.Lag = l.lag.Total()
 	st.Freshness = l.fresh.percentiles()

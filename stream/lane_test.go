@@ -14,7 +14,6 @@ import (
 
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
-	"pinpipe/stream"
 	"pinpipe/synth"
 )
 
@@ -166,7 +165,7 @@ func TestStreamReplayFromBeginningChangesNoCounts(t *testing.T) {
 
 // minutes returns the minutes of st.PerMinute that have pins. (The window
 // moves with the clock; this test's pins are all in its last minutes.)
-func minutes(st stream.Stats) map[int64]int64 {
+func minutes(st pin.Stats) map[int64]int64 {
 	m := map[int64]int64{}
 	for _, c := range st.PerMinute {
 		if c.Pins != 0 {

@@ -166,9 +166,9 @@ func (s *Postgres) Recent(ctx context.Context, n int) ([]pin.Cleaned, error) {
 
 // Stats implements Sink. Both aggregates are read in one snapshot, so they
 // agree with each other.
-func (s *Postgres) Stats(ctx context.Context) (Stats, error) {
+func (s *Postgres) Stats(ctx context.Context) (pin.Stats, error) {
 	if err := s.ready(ctx); err != nil {
-		return Stats{}, unavailable("Postgres", err)
+		return pin.Stats{}, unavailable("Postgres", err)
 	}
 	from, to := lastHour(time.Now())
 	byCategory := map[string]int64{}
@@ -191,7 +191,7 @@ func (s *Postgres) Stats(ctx context.Context) (Stats, error) {
 		return err
 	})
 	if err != nil {
-		return Stats{}, unavailable("Postgres", err)
+		return pin.Stats{}, unavailable("Postgres", err)
 	}
 	return statsOf(byCategory, from, byMinute), nil
 }

@@ -26,7 +26,7 @@ type Sink interface {
 	// Stats returns Total, ByCategory and PerMinute (Lag and Freshness are
 	// the lane's). PerMinute has the 60 minutes up to and including the
 	// current one, oldest first, 0 for minutes without pins.
-	Stats(ctx context.Context) (Stats, error)
+	Stats(ctx context.Context) (pin.Stats, error)
 	// Check returns nil when the store answers and its schema is migrated.
 	Check(ctx context.Context) error
 	Close() error
@@ -135,18 +135,18 @@ func lastHour(now time.Time) (from, to time.Time) {
 
 // perMinute returns the 60 minutes from from, oldest first, with the counts
 // of got (minute's Unix time → pins) and 0 for the others.
-func perMinute(from time.Time, got map[int64]int64) []MinuteCount {
-	out := make([]MinuteCount, 60)
+func perMinute(from time.Time, got map[int64]int64) []pin.MinuteCount {
+	out := make([]pin.MinuteCount, 60)
 	for i := range out {
 		m := from.Add(time.Duration(i) * time.Minute)
-		out[i] = MinuteCount{Minute: m, Pins: got[m.Unix()]}
+		out[i] = pin.MinuteCount{Minute: m, Pins: got[m.Unix()]}
 	}
 	return out
 }
 
 // statsOf assembles Stats from the aggregate rows.
-func statsOf(byCategory map[string]int64, from time.Time, byMinute map[int64]int64) Stats {
-	st := Stats{ByCategory: byCategory, PerMinute: perMinute(from, byMinute)}
+func statsOf(byCategory map[string]int64, from time.Time, byMinute map[int64]int64) pin.Stats {
+	st := pin.Stats{ByCategory: byCategory, PerMinute: perMinute(from, byMinute)}
 	for _, n := range byCategory {
 		st.Total += n
 	}

@@ -10,14 +10,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"pinpipe/pin"
 
-	"pinpipe/stream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // statsOf reads GET /stream/stats.
-func statsOf(addr string) (stream.Stats, error) {
-	var st stream.Stats
+func statsOf(addr string) (pin.Stats, error) {
+	var st pin.Stats
 	resp, err := http.Get("http://" + addr + "/stream/stats")
 	if err != nil {
 		return st, err

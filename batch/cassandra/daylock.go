@@ -1,4 +1,4 @@
-package batch
+package cassandra
 
 import (
 	"context"
@@ -6,23 +6,20 @@ import (
 	"log/slog"
 	"time"
 
+	"pinpipe/batch"
 	"pinpipe/pin"
 )
-
-// dayLockTTL is how long a day's lock outlives a process that died holding
-// it; a running run renews it every third of that.
-const dayLockTTL = 90 * time.Second
 
 // LockDay takes day dt for run owner across every pinpipe sharing the
 // Cassandra keyspace (a lightweight transaction on batch_locks), so
 // `pinpipe batch` and the schedules of several servers never run one day at
-// once. The lock expires dayLockTTL after its holder stops renewing it; the
+// once. The lock expires batch.DayLockTTL after its holder stops renewing it; the
 // returned unlock releases it at once. Returns an ECONFLICT *pin.Error
 // naming the holder when another run holds the day.
-func (c *Cassandra) LockDay(ctx context.Context, dt, owner string) (unlock func(), err error) {
+func (c *Store) LockDay(ctx context.Context, dt, owner string) (unlock func(), err error) {
 	var heldDT, holder string
 	applied, err := c.session.Query(`INSERT INTO `+c.ks+`.batch_locks (dt, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?`,
-		dt, owner, int(dayLockTTL.Seconds())).ScanCASContext(ctx, &heldDT, &holder)
+		dt, owner, int(batch.DayLockTTL.Seconds())).ScanCASContext(ctx, &heldDT, &holder)
 	if err != nil {
 		return nil, c.unavailable("lock the day", err)
 	}
@@ -30,7 +27,7 @@ func (c *Cassandra) LockDay(ctx context.Context, dt, owner string) (unlock func(
 		// A run of this process holds it: its release failed (Cassandra
 		// was down as it ended). Take the day over from it.
 		applied, err = c.session.Query(`UPDATE `+c.ks+`.batch_locks USING TTL ? SET owner = ? WHERE dt = ? IF owner = ?`,
-			int(dayLockTTL.Seconds()), owner, dt, holder).ScanCASContext(ctx, &holder)
+			int(batch.DayLockTTL.Seconds()), owner, dt, holder).ScanCASContext(ctx, &holder)
 		if err != nil {
 			return nil, c.unavailable("lock the day", err)
 		}
@@ -43,13 +40,13 @@ func (c *Cassandra) LockDay(ctx context.Context, dt, owner string) (unlock func(
 	if !applied {
 		return nil, pin.Errorf(pin.ECONFLICT,
 			"A run for %s is already running in another pinpipe (run %s); wait for it to finish. If that pinpipe died, the day frees itself within %s.",
-			dt, holder, dayLockTTL)
+			dt, holder, batch.DayLockTTL)
 	}
 	ctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(dayLockTTL / 3)
+		tick := time.NewTicker(batch.DayLockTTL / 3)
 		defer tick.Stop()
 		for {
 			select {
@@ -57,7 +54,7 @@ func (c *Cassandra) LockDay(ctx context.Context, dt, owner string) (unlock func(
 				return
 			case <-tick.C:
 				err := c.session.Query(`UPDATE `+c.ks+`.batch_locks USING TTL ? SET owner = ? WHERE dt = ? IF owner = ?`,
-					int(dayLockTTL.Seconds()), owner, dt, owner).ExecContext(ctx)
+					int(batch.DayLockTTL.Seconds()), owner, dt, owner).ExecContext(ctx)
 				if err != nil && ctx.Err() == nil {
 					c.o.Log.Warn("batch: could not renew the day's lock", slog.String("dt", dt), slog.String("run", owner), slog.Any("err", err))
 				}
@@ -73,22 +70,15 @@ func (c *Cassandra) LockDay(ctx context.Context, dt, owner string) (unlock func(
 			c.mu.Lock()
 			c.stale[owner] = true
 			c.mu.Unlock()
-			c.o.Log.Warn(fmt.Sprintf("batch: could not release the day's lock; it frees itself within %s", dayLockTTL),
+			c.o.Log.Warn(fmt.Sprintf("batch: could not release the day's lock; it frees itself within %s", batch.DayLockTTL),
 				slog.String("dt", dt), slog.String("run", owner), slog.Any("err", err))
 		}
 	}, nil
 }
 
-// LockDay implements ServingStore. The stand-in's database file admits one
-// process, and a Service runs one run per day at a time, so there is no one
-// else to exclude.
-func (s *StandIn) LockDay(ctx context.Context, dt, owner string) (func(), error) {
-	return func() {}, nil
-}
-
 // unreleased reports whether owner is a run of this process whose lock
 // could not be released.
-func (c *Cassandra) unreleased(owner string) bool {
+func (c *Store) unreleased(owner string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.stale[owner]

@@ -1,4 +1,7 @@
-package batch
+// Package cassandra is the batch lane's serving store on a Cassandra
+// cluster: the serving tables, the run history and the day locks that
+// batch.ServingStore describes.
+package cassandra
 
 import (
 	"cmp"
@@ -14,12 +17,13 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"pinpipe/batch"
 	"pinpipe/internal/retry"
 	"pinpipe/pin"
 )
 
-// CassandraOptions locate the serving keyspace and tune the writes.
-type CassandraOptions struct {
+// Options locate the serving keyspace and tune the writes.
+type Options struct {
 	Hosts    []string // host or host:port of one or more nodes
 	Keyspace string   // created with SimpleStrategy, replication factor 1, when missing
 	Log      *slog.Logger
@@ -33,7 +37,7 @@ type CassandraOptions struct {
 	Retry retry.Policy
 }
 
-// Cassandra is the serving store on a Cassandra cluster. Its tables:
+// Store is the serving store on a Cassandra cluster. Its tables:
 //   - pins: PRIMARY KEY unique_id, the cleaned columns and dt; a run writes
 //     only the pins newer (pin.Newer) than the stored version, with a write
 //     timestamp above the stored one (see winners), so the later version of
@@ -49,20 +53,22 @@ type CassandraOptions struct {
 //     descending;
 //   - batch_locks: PRIMARY KEY dt, the run holding each day while it runs,
 //     written with a TTL (see LockDay).
-type Cassandra struct {
+type Store struct {
 	session *gocql.Session
-	o       CassandraOptions
+	o       Options
 	ks      string
 
 	mu    sync.Mutex
 	stale map[string]bool // runs of this process whose day lock could not be released
 }
 
+var _ batch.ServingStore = (*Store)(nil)
+
 var keyspaceName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
 
-// OpenCassandra connects to the cluster and creates the keyspace and tables
+// Open connects to the cluster and creates the keyspace and tables
 // when missing. Returns an error naming the hosts when no node answers.
-func OpenCassandra(ctx context.Context, o CassandraOptions) (*Cassandra, error) {
+func Open(ctx context.Context, o Options) (*Store, error) {
 	if !keyspaceName.MatchString(o.Keyspace) {
 		return nil, fmt.Errorf("cassandra: keyspace %q (PINPIPE_CASSANDRA_KEYSPACE) must be a letter then up to 47 letters, digits or underscores", o.Keyspace)
 	}
@@ -85,7 +91,7 @@ func OpenCassandra(ctx context.Context, o CassandraOptions) (*Cassandra, error) 
 	if err != nil {
 		return nil, fmt.Errorf("cassandra: cannot reach %s (PINPIPE_CASSANDRA_HOSTS): %w; start Cassandra, or unset PINPIPE_CASSANDRA_HOSTS to use the embedded stand-in", strings.Join(o.Hosts, ","), err)
 	}
-	c := &Cassandra{session: session, o: o, ks: o.Keyspace, stale: map[string]bool{}}
+	c := &Store{session: session, o: o, ks: o.Keyspace, stale: map[string]bool{}}
 	if err := c.createSchema(ctx); err != nil {
 		session.Close()
 		return nil, err
@@ -93,7 +99,7 @@ func OpenCassandra(ctx context.Context, o CassandraOptions) (*Cassandra, error) 
 	return c, nil
 }
 
-func (c *Cassandra) createSchema(ctx context.Context) error {
+func (c *Store) createSchema(ctx context.Context) error {
 	ks := c.ks
 	for _, stmt := range []string{
 		`CREATE KEYSPACE IF NOT EXISTS ` + ks + ` WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
@@ -132,7 +138,7 @@ var cqlColumns = func() string {
 // addColumns adds to pins and pins_by_category the nullable contract
 // columns that tables made by an earlier version lack, so a new column
 // needs no migration of its own here.
-func (c *Cassandra) addColumns(ctx context.Context) error {
+func (c *Store) addColumns(ctx context.Context) error {
 	for _, table := range []string{"pins", "pins_by_category"} {
 		have := map[string]bool{}
 		iter := c.session.Query(`SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?`,
@@ -157,7 +163,7 @@ func (c *Cassandra) addColumns(ctx context.Context) error {
 }
 
 // unavailable wraps a failed read as an EUNAVAILABLE error naming Cassandra.
-func (c *Cassandra) unavailable(what string, err error) error {
+func (c *Store) unavailable(what string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
@@ -179,8 +185,8 @@ func scanPin(scan func(...any) error) (pin.Cleaned, error) {
 	return p, err
 }
 
-// Pin implements ServingStore.
-func (c *Cassandra) Pin(ctx context.Context, uniqueID string) (pin.Cleaned, error) {
+// Pin implements batch.ServingStore.
+func (c *Store) Pin(ctx context.Context, uniqueID string) (pin.Cleaned, error) {
 	q := c.session.Query(`SELECT `+pinColumns+` FROM `+c.ks+`.pins WHERE unique_id = ?`, strings.ToLower(uniqueID))
 	p, err := scanPin(func(dest ...any) error { return q.ScanContext(ctx, dest...) })
 	if errors.Is(err, gocql.ErrNotFound) {
@@ -191,8 +197,8 @@ func (c *Cassandra) Pin(ctx context.Context, uniqueID string) (pin.Cleaned, erro
 	return p, nil
 }
 
-// TopByCategory implements ServingStore.
-func (c *Cassandra) TopByCategory(ctx context.Context, category, dt string, n int) ([]pin.Cleaned, error) {
+// TopByCategory implements batch.ServingStore.
+func (c *Store) TopByCategory(ctx context.Context, category, dt string, n int) ([]pin.Cleaned, error) {
 	iter := c.session.Query(`SELECT `+pinColumns+` FROM `+c.ks+`.pins_by_category WHERE category = ? AND dt = ? LIMIT ?`,
 		category, dt, n).IterContext(ctx)
 	out := []pin.Cleaned{}
@@ -203,7 +209,7 @@ func (c *Cassandra) TopByCategory(ctx context.Context, category, dt string, n in
 			_ = iter.Close()
 			return nil, c.unavailable("read top pins", err)
 		}
-		p.FollowerCount = followersFromKey(*p.FollowerCount)
+		p.FollowerCount = batch.FollowersFromKey(*p.FollowerCount)
 		out = append(out, p)
 	}
 	if err := scanner.Err(); err != nil {
@@ -216,8 +222,8 @@ func (c *Cassandra) TopByCategory(ctx context.Context, category, dt string, n in
 // plus manual runs, small enough for one partition for decades.
 const runsBucket = "runs"
 
-// SaveRun implements ServingStore, retrying like the day's writes.
-func (c *Cassandra) SaveRun(ctx context.Context, r Run) error {
+// SaveRun implements batch.ServingStore, retrying like the day's writes.
+func (c *Store) SaveRun(ctx context.Context, r pin.Run) error {
 	err := retry.Do(ctx, c.o.Retry, c.o.Log, "cassandra: save run "+r.ID, func() error {
 		return c.session.Query(`INSERT INTO `+c.ks+`.batch_runs (bucket, id, dt, trigger, status, started_at,
 			finished_at, rows_in, rows_out, rows_rejected, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -232,8 +238,8 @@ func (c *Cassandra) SaveRun(ctx context.Context, r Run) error {
 
 const runColumnsCQL = `id, dt, trigger, status, started_at, finished_at, rows_in, rows_out, rows_rejected, error`
 
-func scanRunCQL(scan func(...any) error) (Run, error) {
-	var r Run
+func scanRunCQL(scan func(...any) error) (pin.Run, error) {
+	var r pin.Run
 	err := scan(&r.ID, &r.Date, &r.Trigger, &r.Status, &r.StartedAt, &r.FinishedAt, &r.RowsIn, &r.RowsOut, &r.RowsRejected, &r.Error)
 	for _, t := range []*time.Time{r.StartedAt, r.FinishedAt} {
 		if t != nil {
@@ -243,10 +249,10 @@ func scanRunCQL(scan func(...any) error) (Run, error) {
 	return r, err
 }
 
-// Runs implements ServingStore.
-func (c *Cassandra) Runs(ctx context.Context, limit int) ([]Run, error) {
+// Runs implements batch.ServingStore.
+func (c *Store) Runs(ctx context.Context, limit int) ([]pin.Run, error) {
 	iter := c.session.Query(`SELECT `+runColumnsCQL+` FROM `+c.ks+`.batch_runs WHERE bucket = ? LIMIT ?`, runsBucket, limit).IterContext(ctx)
-	var out []Run
+	var out []pin.Run
 	scanner := iter.Scanner()
 	for scanner.Next() {
 		r, err := scanRunCQL(scanner.Scan)
@@ -262,20 +268,20 @@ func (c *Cassandra) Runs(ctx context.Context, limit int) ([]Run, error) {
 	return out, nil
 }
 
-// Run implements ServingStore.
-func (c *Cassandra) Run(ctx context.Context, id string) (Run, error) {
+// Run implements batch.ServingStore.
+func (c *Store) Run(ctx context.Context, id string) (pin.Run, error) {
 	q := c.session.Query(`SELECT `+runColumnsCQL+` FROM `+c.ks+`.batch_runs WHERE bucket = ? AND id = ?`, runsBucket, id)
 	r, err := scanRunCQL(func(dest ...any) error { return q.ScanContext(ctx, dest...) })
 	if errors.Is(err, gocql.ErrNotFound) {
-		return Run{}, pin.Errorf(pin.ENOTFOUND, "No batch run has id %q.", id)
+		return pin.Run{}, pin.Errorf(pin.ENOTFOUND, "No batch run has id %q.", id)
 	} else if err != nil {
-		return Run{}, c.unavailable("read run", err)
+		return pin.Run{}, c.unavailable("read run", err)
 	}
 	return r, nil
 }
 
-// Check implements ServingStore.
-func (c *Cassandra) Check(ctx context.Context) error {
+// Check implements batch.ServingStore.
+func (c *Store) Check(ctx context.Context) error {
 	var v string
 	if err := c.session.Query(`SELECT release_version FROM system.local`).ScanContext(ctx, &v); err != nil {
 		return fmt.Errorf("cassandra at %s: %w", strings.Join(c.o.Hosts, ","), err)
@@ -283,8 +289,8 @@ func (c *Cassandra) Check(ctx context.Context) error {
 	return nil
 }
 
-// Close implements ServingStore.
-func (c *Cassandra) Close() error {
+// Close implements batch.ServingStore.
+func (c *Store) Close() error {
 	c.session.Close()
 	return nil
 }

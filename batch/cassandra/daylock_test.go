@@ -1,4 +1,4 @@
-package batch_test
+package cassandra_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"pinpipe/batch"
+	"pinpipe/batch/cassandra"
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
 )
@@ -21,8 +21,8 @@ func TestTwoPinpipesNeverRunOneDayAtOnce(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	open := func() *batch.Cassandra {
-		s, err := batch.OpenCassandra(ctx, batch.CassandraOptions{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
+	open := func() *cassandra.Store {
+		s, err := cassandra.Open(ctx, cassandra.Options{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
 		testenv.Must(t, err)
 		t.Cleanup(func() { _ = s.Close() })
 		return s

@@ -1,4 +1,4 @@
-package batch
+package cassandra
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"golang.org/x/sync/errgroup"
 
+	"pinpipe/batch"
 	"pinpipe/internal/retry"
 	"pinpipe/pin"
 )
@@ -26,7 +27,7 @@ const cassandraBatchBytes = 4 << 10
 // enough that the reads cost a small part of the writes.
 const cassandraReadKeys = 100
 
-// ReplaceDay implements ServingStore. Unlike the stand-in it is not one
+// ReplaceDay implements batch.ServingStore. Unlike the stand-in it is not one
 // transaction: it records the day's categories, deletes the day's
 // pins_by_category partitions (this run's categories and the previous
 // run's), reads the stored versions of the day's pins (see winners), then
@@ -34,7 +35,7 @@ const cassandraReadKeys = 100
 // every pin into pins_by_category (unlogged batches within one partition),
 // Concurrency writes in flight, each retried with the Retry policy. A
 // reader may see the day's partitions empty or partly filled meanwhile.
-func (c *Cassandra) ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned, progress func(done int)) error {
+func (c *Store) ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned, progress func(done int)) error {
 	if err := c.replaceDay(ctx, dt, pins, progress); err != nil {
 		return fmt.Errorf("cassandra at %s did not take the writes of %s: %w; check that Cassandra is up (GET /readyz), then run the day again (POST /batch/runs or pinpipe batch --date %s)",
 			strings.Join(c.o.Hosts, ","), dt, err, dt)
@@ -42,8 +43,8 @@ func (c *Cassandra) ReplaceDay(ctx context.Context, dt string, pins []pin.Cleane
 	return nil
 }
 
-func (c *Cassandra) replaceDay(ctx context.Context, dt string, pins []pin.Cleaned, progress func(done int)) error {
-	cats := categoriesOf(pins)
+func (c *Store) replaceDay(ctx context.Context, dt string, pins []pin.Cleaned, progress func(done int)) error {
+	cats := batch.Categories(pins)
 	var old []string
 	err := c.retry(ctx, "read the categories of "+dt, func() error {
 		var err error
@@ -137,7 +138,7 @@ func (c *Cassandra) replaceDay(ctx context.Context, dt string, pins []pin.Cleane
 // unique_id: a run of another day, which holds its own day lock. Then the
 // write with the higher timestamp stays, which may be the older version;
 // running either day again repairs it.
-func (c *Cassandra) winners(ctx context.Context, pins []pin.Cleaned) ([]int64, error) {
+func (c *Store) winners(ctx context.Context, pins []pin.Cleaned) ([]int64, error) {
 	type stored struct {
 		lin       pin.Lineage
 		writeTime int64
@@ -191,7 +192,7 @@ func (c *Cassandra) winners(ctx context.Context, pins []pin.Cleaned) ([]int64, e
 	return stamps, nil
 }
 
-func (c *Cassandra) dayCategories(ctx context.Context, dt string) ([]string, error) {
+func (c *Store) dayCategories(ctx context.Context, dt string) ([]string, error) {
 	iter := c.session.Query(`SELECT category FROM `+c.ks+`.categories_by_dt WHERE dt = ?`, dt).IterContext(ctx)
 	var out []string
 	var cat string
@@ -204,7 +205,7 @@ func (c *Cassandra) dayCategories(ctx context.Context, dt string) ([]string, err
 // writeBatch writes rows of one pins_by_category partition as one unlogged
 // batch. NULLs are left unset rather than written: the partition was just
 // deleted, and unset values make no tombstones.
-func (c *Cassandra) writeBatch(ctx context.Context, dt string, rows []*pin.Cleaned) error {
+func (c *Store) writeBatch(ctx context.Context, dt string, rows []*pin.Cleaned) error {
 	stmt := `INSERT INTO ` + c.ks + `.pins_by_category (` + pin.ColumnList("", pin.Schema) + `, dt) VALUES (` +
 		strings.Repeat("?, ", len(pin.Schema)) + `?)`
 	return c.retry(ctx, fmt.Sprintf("write %d pins of %s to pins_by_category", len(rows), rows[0].Category), func() error {
@@ -214,7 +215,7 @@ func (c *Cassandra) writeBatch(ctx context.Context, dt string, rows []*pin.Clean
 			for _, col := range pin.Schema {
 				switch v := col.Value(p); {
 				case col.Name == "follower_count":
-					args = append(args, followersKey(p.FollowerCount))
+					args = append(args, batch.FollowersKey(p.FollowerCount))
 				case v == nil:
 					args = append(args, gocql.UnsetValue)
 				default:
@@ -269,7 +270,7 @@ func rowBytes(p *pin.Cleaned) int {
 }
 
 // exec runs one statement with retries, timing each try.
-func (c *Cassandra) exec(ctx context.Context, what, stmt string, args ...any) error {
+func (c *Store) exec(ctx context.Context, what, stmt string, args ...any) error {
 	return c.retry(ctx, what, func() error {
 		start := time.Now()
 		err := c.session.Query(stmt, args...).Idempotent(true).ExecContext(ctx)
@@ -278,13 +279,13 @@ func (c *Cassandra) exec(ctx context.Context, what, stmt string, args ...any) er
 	})
 }
 
-func (c *Cassandra) retry(ctx context.Context, what string, op func() error) error {
+func (c *Store) retry(ctx context.Context, what string, op func() error) error {
 	return retry.Do(ctx, c.o.Retry, c.o.Log, "cassandra: "+what, op)
 }
 
 // each runs f(0..n-1), Concurrency at a time; the first error cancels the
 // rest and is returned.
-func (c *Cassandra) each(ctx context.Context, n int, f func(ctx context.Context, i int) error) error {
+func (c *Store) each(ctx context.Context, n int, f func(ctx context.Context, i int) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.o.Concurrency)
 	for i := range n {

@@ -1,4 +1,6 @@
-package batch
+// Package standin is the embedded stand-in for the batch lane's Cassandra
+// serving store, in one DuckDB file, used when no Cassandra is configured.
+package standin
 
 import (
 	"context"
@@ -14,21 +16,24 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"pinpipe/batch"
 	"pinpipe/pin"
 )
 
-// StandIn is the embedded stand-in for Cassandra: its pins,
+// Store is the embedded stand-in for Cassandra: its pins,
 // pins_by_category and batch_runs tables with the same keys, in one DuckDB
 // file, for running pinpipe with no Cassandra. It needs no
 // categories_by_dt (it deletes a day by dt) and no batch_locks (one
 // process holds the file, see LockDay). Unlike Cassandra it
 // replaces a day in one transaction, so readers never see it half-written.
 // DuckDB locks the file, so one process at a time can open it.
-type StandIn struct {
+type Store struct {
 	db    *sql.DB
 	path  string
 	write prometheus.Observer
 }
+
+var _ batch.ServingStore = (*Store)(nil)
 
 // standInChunk is how many rows are staged between progress reports.
 const standInChunk = 20_000
@@ -80,11 +85,11 @@ var standInByCategory = func() string {
 		strings.Replace(cols, "follower_count", "coalesce(follower_count, -1)", 1) + ` FROM serving_stage`
 }()
 
-// OpenStandIn opens (creating when missing) the stand-in's database file
+// Open opens (creating when missing) the stand-in's database file
 // serving.duckdb under dir. write, when not nil, observes the duration of
 // each write. Returns an error saying so when another process holds the
 // file.
-func OpenStandIn(ctx context.Context, dir string, write prometheus.Observer) (*StandIn, error) {
+func Open(ctx context.Context, dir string, write prometheus.Observer) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cassandra stand-in: %w", err)
 	}
@@ -109,19 +114,19 @@ func OpenStandIn(ctx context.Context, dir string, write prometheus.Observer) (*S
 	if write == nil {
 		write = prometheus.ObserverFunc(func(float64) {})
 	}
-	return &StandIn{db: db, path: path, write: write}, nil
+	return &Store{db: db, path: path, write: write}, nil
 }
 
 // Path returns the database file's path.
-func (s *StandIn) Path() string { return s.path }
+func (s *Store) Path() string { return s.path }
 
-// ReplaceDay implements ServingStore in one transaction: the pins are
+// ReplaceDay implements batch.ServingStore in one transaction: the pins are
 // staged with DuckDB's appender, then the day's pins_by_category rows are
 // deleted and re-inserted and pins is upserted, keeping later versions
 // (pin.NewerSQL).
 // DuckDB's upsert refuses to update one key twice in a statement, which the
 // contract's "no two pins with the same unique_id" rules out.
-func (s *StandIn) ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned, progress func(done int)) error {
+func (s *Store) ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned, progress func(done int)) error {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("cassandra stand-in: %w", err)
@@ -163,7 +168,7 @@ func (s *StandIn) ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned,
 }
 
 // stage appends pins to the connection's serving_stage table.
-func (s *StandIn) stage(ctx context.Context, conn *sql.Conn, dt string, pins []pin.Cleaned, progress func(done int)) error {
+func (s *Store) stage(ctx context.Context, conn *sql.Conn, dt string, pins []pin.Cleaned, progress func(done int)) error {
 	day, err := time.Parse(time.DateOnly, dt)
 	if err != nil {
 		return fmt.Errorf("cassandra stand-in: day %q: %w", dt, err)
@@ -244,8 +249,8 @@ func (l *listOfText) Scan(src any) error {
 	return nil
 }
 
-// Pin implements ServingStore.
-func (s *StandIn) Pin(ctx context.Context, uniqueID string) (pin.Cleaned, error) {
+// Pin implements batch.ServingStore.
+func (s *Store) Pin(ctx context.Context, uniqueID string) (pin.Cleaned, error) {
 	c, err := scanCleaned(s.db.QueryRowContext(ctx, `SELECT `+cleanedColumns+` FROM pins WHERE unique_id = ?`, strings.ToLower(uniqueID)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return pin.Cleaned{}, pin.Errorf(pin.ENOTFOUND, "No pin with unique_id %q has been through a batch run.", uniqueID)
@@ -255,8 +260,8 @@ func (s *StandIn) Pin(ctx context.Context, uniqueID string) (pin.Cleaned, error)
 	return c, nil
 }
 
-// TopByCategory implements ServingStore.
-func (s *StandIn) TopByCategory(ctx context.Context, category, dt string, n int) ([]pin.Cleaned, error) {
+// TopByCategory implements batch.ServingStore.
+func (s *Store) TopByCategory(ctx context.Context, category, dt string, n int) ([]pin.Cleaned, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+cleanedColumns+` FROM pins_by_category
 		WHERE category = ? AND dt = CAST(? AS DATE) ORDER BY follower_count DESC, unique_id LIMIT ?`, category, dt, n)
 	if err != nil {
@@ -271,7 +276,7 @@ func (s *StandIn) TopByCategory(ctx context.Context, category, dt string, n int)
 		}
 		// pins_by_category keeps a missing count as -1 (see ServingStore).
 		if c.FollowerCount != nil {
-			c.FollowerCount = followersFromKey(*c.FollowerCount)
+			c.FollowerCount = batch.FollowersFromKey(*c.FollowerCount)
 		}
 		out = append(out, c)
 	}
@@ -281,8 +286,8 @@ func (s *StandIn) TopByCategory(ctx context.Context, category, dt string, n int)
 	return out, nil
 }
 
-// SaveRun implements ServingStore.
-func (s *StandIn) SaveRun(ctx context.Context, r Run) error {
+// SaveRun implements batch.ServingStore.
+func (s *Store) SaveRun(ctx context.Context, r pin.Run) error {
 	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO batch_runs VALUES (?, CAST(? AS DATE), ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.Date, r.Trigger, r.Status, utcOrNil(r.StartedAt), utcOrNil(r.FinishedAt), r.RowsIn, r.RowsOut, r.RowsRejected, r.Error)
 	if err != nil {
@@ -293,8 +298,8 @@ func (s *StandIn) SaveRun(ctx context.Context, r Run) error {
 
 const runColumns = `id, strftime(dt, '%Y-%m-%d'), trigger, status, started_at, finished_at, rows_in, rows_out, rows_rejected, error`
 
-func scanRun(row interface{ Scan(...any) error }) (Run, error) {
-	var r Run
+func scanRun(row interface{ Scan(...any) error }) (pin.Run, error) {
+	var r pin.Run
 	err := row.Scan(&r.ID, &r.Date, &r.Trigger, &r.Status, &r.StartedAt, &r.FinishedAt, &r.RowsIn, &r.RowsOut, &r.RowsRejected, &r.Error)
 	for _, t := range []*time.Time{r.StartedAt, r.FinishedAt} {
 		if t != nil {
@@ -304,14 +309,14 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	return r, err
 }
 
-// Runs implements ServingStore.
-func (s *StandIn) Runs(ctx context.Context, limit int) ([]Run, error) {
+// Runs implements batch.ServingStore.
+func (s *Store) Runs(ctx context.Context, limit int) ([]pin.Run, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM batch_runs ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("cassandra stand-in: read runs: %w", err)
 	}
 	defer rows.Close()
-	var out []Run
+	var out []pin.Run
 	for rows.Next() {
 		r, err := scanRun(rows)
 		if err != nil {
@@ -325,31 +330,38 @@ func (s *StandIn) Runs(ctx context.Context, limit int) ([]Run, error) {
 	return out, nil
 }
 
-// Run implements ServingStore.
-func (s *StandIn) Run(ctx context.Context, id string) (Run, error) {
+// Run implements batch.ServingStore.
+func (s *Store) Run(ctx context.Context, id string) (pin.Run, error) {
 	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM batch_runs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Run{}, pin.Errorf(pin.ENOTFOUND, "No batch run has id %q.", id)
+		return pin.Run{}, pin.Errorf(pin.ENOTFOUND, "No batch run has id %q.", id)
 	} else if err != nil {
-		return Run{}, fmt.Errorf("cassandra stand-in: read run %s: %w", id, err)
+		return pin.Run{}, fmt.Errorf("cassandra stand-in: read run %s: %w", id, err)
 	}
 	return r, nil
 }
 
-// Check implements ServingStore.
-func (s *StandIn) Check(ctx context.Context) error {
+// Check implements batch.ServingStore.
+func (s *Store) Check(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("cassandra stand-in %s: %w", s.path, err)
 	}
 	return nil
 }
 
-// Close implements ServingStore.
-func (s *StandIn) Close() error { return s.db.Close() }
+// Close implements batch.ServingStore.
+func (s *Store) Close() error { return s.db.Close() }
 
 func utcOrNil(t *time.Time) any {
 	if t == nil {
 		return nil
 	}
 	return t.UTC()
+}
+
+// LockDay implements batch.DayLocker. The stand-in's database file admits one
+// process, and a Service runs one run per day at a time, so there is no one
+// else to exclude.
+func (s *Store) LockDay(ctx context.Context, dt, owner string) (func(), error) {
+	return func() {}, nil
 }

@@ -1,0 +1,36 @@
+package pin
+
+import "time"
+
+// Run triggers: what started a run of the daily batch job.
+const (
+	TriggerSchedule = "schedule"
+	TriggerAPI      = "api"
+	TriggerCLI      = "cli"
+)
+
+// Run statuses. A run is queued until it holds its day, running until the
+// job ends, then succeeded or failed; nothing follows those two.
+const (
+	RunQueued    = "queued"
+	RunRunning   = "running"
+	RunSucceeded = "succeeded"
+	RunFailed    = "failed"
+)
+
+// Run is one execution of the daily batch job for one day (dt), as the run
+// history keeps it and GET /batch/runs answers it. StartedAt is nil until
+// the run holds its day, FinishedAt until it ended; Error is "" unless it
+// failed.
+type Run struct {
+	ID           string     `json:"id"`
+	Date         string     `json:"date"`
+	Trigger      string     `json:"trigger"`
+	Status       string     `json:"status"`
+	StartedAt    *time.Time `json:"started_at"`
+	FinishedAt   *time.Time `json:"finished_at"`
+	RowsIn       int64      `json:"rows_in"`
+	RowsOut      int64      `json:"rows_out"`
+	RowsRejected int64      `json:"rows_rejected"`
+	Error        string     `json:"error"`
+}
