@@ -38,17 +38,25 @@ func ScheduleLocker(store ServingStore, now func() time.Time) gocron.Locker {
 		now = time.Now
 	}
 	l := &scheduleLocker{now: now}
-	if c, ok := store.(*Cassandra); ok {
-		l.claim = c.claimSlot
+	if c, ok := store.(SlotClaimer); ok {
+		l.claim = c.ClaimSlot
 	} else {
 		l.claim = (&memorySlots{taken: map[string]time.Time{}}).claim
 	}
 	return l
 }
 
+// SlotClaimer is a serving store that every instance of a cluster shares
+// (Cassandra), which can claim a firing of the schedule for one of them.
+type SlotClaimer interface {
+	// ClaimSlot takes key for owner for ttl. Returns false when another
+	// owner holds it, and an error when the claim cannot be made.
+	ClaimSlot(ctx context.Context, key, owner string, ttl time.Duration) (bool, error)
+}
+
 type scheduleLocker struct {
 	now   func() time.Time
-	claim func(ctx context.Context, key, owner string) (bool, error)
+	claim func(ctx context.Context, key, owner string, ttl time.Duration) (bool, error)
 }
 
 var _ gocron.Locker = (*scheduleLocker)(nil)
@@ -57,7 +65,7 @@ var _ gocron.Locker = (*scheduleLocker)(nil)
 func (l *scheduleLocker) Lock(ctx context.Context, job string) (gocron.Lock, error) {
 	at := l.now().UTC().Truncate(time.Minute)
 	key := "schedule/" + job + "/" + at.Format(time.RFC3339)
-	ok, err := l.claim(ctx, key, newRunID(l.now()))
+	ok, err := l.claim(ctx, key, newRunID(l.now()), slotTTL)
 	if err != nil {
 		return nil, fmt.Errorf("batch: claim the scheduled firing %s: %w", key, err)
 	}
@@ -73,25 +81,13 @@ type keptClaim struct{}
 
 func (keptClaim) Unlock(context.Context) error { return nil }
 
-// claimSlot takes key in batch_locks for owner for slotTTL. Returns false
-// when another owner holds it.
-func (c *Cassandra) claimSlot(ctx context.Context, key, owner string) (bool, error) {
-	var heldKey, holder string
-	applied, err := c.session.Query(`INSERT INTO `+c.ks+`.batch_locks (dt, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?`,
-		key, owner, int(slotTTL.Seconds())).ScanCASContext(ctx, &heldKey, &holder)
-	if err != nil {
-		return false, c.unavailable("claim the scheduled run", err)
-	}
-	return applied, nil
-}
-
 // memorySlots are claims within one process.
 type memorySlots struct {
 	mu    sync.Mutex
 	taken map[string]time.Time // key → when its claim expires
 }
 
-func (m *memorySlots) claim(_ context.Context, key, _ string) (bool, error) {
+func (m *memorySlots) claim(_ context.Context, key, _ string, ttl time.Duration) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := time.Now()
@@ -103,6 +99,6 @@ func (m *memorySlots) claim(_ context.Context, key, _ string) (bool, error) {
 	if _, held := m.taken[key]; held {
 		return false, nil
 	}
-	m.taken[key] = now.Add(slotTTL)
+	m.taken[key] = now.Add(ttl)
 	return true, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"pinpipe/batch"
+	"pinpipe/batch/cassandra"
 	"pinpipe/internal/testenv"
 )
 
@@ -50,7 +51,7 @@ func TestTwoSchedulesFiringTogetherRecordOneRun(t *testing.T) {
 	var lockers [2]gocron.Locker
 	if hosts, ks := testenv.Cassandra(t); hosts != nil {
 		for i := range stores {
-			st, err := batch.OpenCassandra(ctx, batch.CassandraOptions{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
+			st, err := cassandra.Open(ctx, cassandra.Options{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
 			testenv.Must(t, err)
 			t.Cleanup(func() { _ = st.Close() })
 			stores[i] = st

@@ -83,3 +83,18 @@ func (c *Store) unreleased(owner string) bool {
 	defer c.mu.Unlock()
 	return c.stale[owner]
 }
+
+// ClaimSlot takes key in batch_locks for owner for ttl: a firing of the
+// daily schedule (see batch.ScheduleLocker). Returns false when another
+// owner holds it.
+func (c *Store) ClaimSlot(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	var heldKey, holder string
+	applied, err := c.session.Query(`INSERT INTO `+c.ks+`.batch_locks (dt, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?`,
+		key, owner, int(ttl.Seconds())).ScanCASContext(ctx, &heldKey, &holder)
+	if err != nil {
+		return false, c.unavailable("claim the scheduled run", err)
+	}
+	return applied, nil
+}
+
+var _ batch.SlotClaimer = (*Store)(nil)
