@@ -19,6 +19,7 @@ import (
 
 	"pinpipe/batch"
 	"pinpipe/internal/testenv"
+	"pinpipe/internal/teststores"
 	"pinpipe/lake"
 	"pinpipe/lake/layout"
 	"pinpipe/pin"
@@ -145,7 +146,7 @@ func newJob(t *testing.T, s *lake.Store, store batch.ServingStore) *batch.Job {
 func TestJobWritesACleanDedupedCuratedDayAndKeepsRejectsWithTheReason(t *testing.T) {
 	ctx := context.Background()
 	s := openLake(t)
-	store := openServing(t)
+	store := teststores.Serving(t)
 	d := writeDayOfRaw(t, s)
 	job := newJob(t, s, store)
 
@@ -235,7 +236,7 @@ func assertCuratedRow(t *testing.T, row string, want pin.Cleaned, dt string) {
 func TestJobRerunGivesTheSameCuratedRowsAndServingRows(t *testing.T) {
 	ctx := context.Background()
 	s := openLake(t)
-	store := openServing(t)
+	store := teststores.Serving(t)
 	d := writeDayOfRaw(t, s)
 	job := newJob(t, s, store)
 

@@ -15,6 +15,7 @@ import (
 	"pinpipe/batch"
 	"pinpipe/batch/cassandra"
 	"pinpipe/internal/testenv"
+	"pinpipe/internal/teststores"
 )
 
 // countingLocker counts the firings a scheduler asked to run and those it
@@ -57,7 +58,7 @@ func TestTwoSchedulesFiringTogetherRecordOneRun(t *testing.T) {
 			stores[i] = st
 		}
 	} else {
-		st := openServing(t)
+		st := teststores.Serving(t)
 		stores[0], stores[1] = st, st
 	}
 	clock := clockwork.NewFakeClockAt(time.Now().UTC().Truncate(time.Minute).Add(30 * time.Second))

@@ -13,6 +13,7 @@ import (
 	"pinpipe/batch/cassandra"
 	"pinpipe/internal/retry"
 	"pinpipe/internal/testenv"
+	"pinpipe/internal/teststores"
 	"pinpipe/pin"
 )
 
@@ -39,7 +40,7 @@ func TestServiceRefusesASecondRunOfADayWhileOneIsActive(t *testing.T) {
 	ctx := context.Background()
 	s := openLake(t)
 	d := writeDayOfRaw(t, s)
-	job := newJob(t, s, openServing(t))
+	job := newJob(t, s, teststores.Serving(t))
 	entered, release := make(chan string, 2), make(chan struct{})
 	job.AfterCurated = func(ctx context.Context) error {
 		entered <- "curated"
@@ -85,7 +86,7 @@ func TestServiceRefusesASecondRunOfADayWhileOneIsActive(t *testing.T) {
 
 func TestServiceRefusesAMalformedOrFutureDate(t *testing.T) {
 	s := openLake(t)
-	svc := newService(t, newJob(t, s, openServing(t)))
+	svc := newService(t, newJob(t, s, teststores.Serving(t)))
 	tomorrow := time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
 	for _, date := range []string{"2024-5-1", "yesterday", "", tomorrow} {
 		if _, err := svc.StartRun(context.Background(), date, batch.TriggerAPI); pin.ErrorCode(err) != pin.EINVALID {
@@ -97,7 +98,7 @@ func TestServiceRefusesAMalformedOrFutureDate(t *testing.T) {
 func TestServiceRecordsARunInterruptedByShutdownAsFailed(t *testing.T) {
 	s := openLake(t)
 	d := writeDayOfRaw(t, s)
-	store := openServing(t)
+	store := teststores.Serving(t)
 	job := newJob(t, s, store)
 	entered := make(chan struct{})
 	job.AfterCurated = func(ctx context.Context) error {
@@ -183,7 +184,7 @@ func TestServiceRunFailsNamingCassandraWhenItGoesDownAndTheNextRunSucceeds(t *te
 
 func TestServiceMarksRunsAStoppedProcessLeftUnfinishedAsFailed(t *testing.T) {
 	ctx := context.Background()
-	store := openServing(t)
+	store := teststores.Serving(t)
 	started := time.Date(2024, 5, 2, 8, 0, 0, 0, time.UTC)
 	left := batch.Run{ID: "20240502T080000.000000Z-aaaaaa", Date: "2024-05-01", Trigger: batch.TriggerSchedule,
 		Status: batch.StatusRunning, StartedAt: &started}
@@ -215,7 +216,7 @@ func TestServiceRefusesADayTheRawZoneDoesNotHold(t *testing.T) {
 	ctx := context.Background()
 	s := openLake(t)
 	writeDayOfRaw(t, s)
-	svc := newService(t, newJob(t, s, openServing(t)))
+	svc := newService(t, newJob(t, s, teststores.Serving(t)))
 	for _, start := range []func() error{
 		func() error { _, err := svc.StartRun(ctx, "2024-04-30", batch.TriggerAPI); return err },
 		func() error { _, err := svc.RunNow(ctx, "2024-04-30", batch.TriggerCLI, nil); return err },
@@ -240,7 +241,7 @@ func TestServiceHoldsAtMostMaxActiveRunsQueuedOrRunning(t *testing.T) {
 		days = append(days, day.Format(time.DateOnly))
 		putRaw(t, s, days[i], synthRecords(1, 0, int64(i), day))
 	}
-	job := newJob(t, s, openServing(t))
+	job := newJob(t, s, teststores.Serving(t))
 	entered, release := make(chan struct{}, 1), make(chan struct{})
 	job.AfterCurated = func(ctx context.Context) error {
 		select {
@@ -338,7 +339,7 @@ func (h *heldDays) locked() int {
 
 func TestServiceLeavesAnUnfinishedRunWhoseDayALiveRunHolds(t *testing.T) {
 	ctx := context.Background()
-	store := &heldDays{ServingStore: openServing(t), held: map[string]func(){}}
+	store := &heldDays{ServingStore: teststores.Serving(t), held: map[string]func(){}}
 	started := time.Date(2024, 5, 2, 8, 0, 0, 0, time.UTC)
 	// live is running in another pinpipe (say, `pinpipe batch`), which
 	// holds its day; left was running in a pinpipe that stopped.
@@ -388,7 +389,7 @@ func TestServiceFailsARunWhoseJobPanicsAndFreesItsDayAndSlot(t *testing.T) {
 	ctx := context.Background()
 	s := openLake(t)
 	d := writeDayOfRaw(t, s)
-	store := &heldDays{ServingStore: openServing(t), held: map[string]func(){}}
+	store := &heldDays{ServingStore: teststores.Serving(t), held: map[string]func(){}}
 	job := newJob(t, s, store)
 	panicking := true
 	job.AfterCurated = func(context.Context) error {

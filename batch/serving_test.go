@@ -15,25 +15,6 @@ import (
 	"pinpipe/pin"
 )
 
-// openServing returns the serving store the tests run against: a fresh
-// keyspace on the real Cassandra when PINPIPE_CASSANDRA_HOSTS is set, else
-// the embedded stand-in in a temporary directory.
-func openServing(t *testing.T) batch.ServingStore {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var s batch.ServingStore
-	var err error
-	if hosts, ks := testenv.Cassandra(t); hosts != nil {
-		s, err = cassandra.Open(ctx, cassandra.Options{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
-	} else {
-		s, err = standin.Open(ctx, t.TempDir(), nil)
-	}
-	testenv.Must(t, err)
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
 // cleanedPin returns a cleaned pin made by pin.Clean from a raw pin, so
 // the tests hold exactly what the job would write.
 func cleanedPin(t *testing.T, id, category string, followers any, at time.Time, offset int64) pin.Cleaned {

@@ -18,10 +18,9 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"pinpipe/batch"
-	"pinpipe/batch/cassandra"
-	"pinpipe/batch/standin"
 	"pinpipe/consume"
 	"pinpipe/internal/testenv"
+	"pinpipe/internal/teststores"
 	"pinpipe/lake"
 	"pinpipe/lake/layout"
 	"pinpipe/pin"
@@ -182,7 +181,7 @@ func TestEverySinkKeepsTheSameVersionOfAPin(t *testing.T) {
 						testenv.Must(t, lk.Put(ctx, layout.RawKey(dt, int(vs[0].partition), vs[0].offset, vs[len(vs)-1].offset), &buf))
 					}
 				}
-				store := openTestServing(t)
+				store := teststores.Serving(t)
 				job := &batch.Job{Lake: lk, Store: store, Log: testenv.Log(t)}
 				for i, dt := range days {
 					_, err := job.Run(ctx, dt, fmt.Sprintf("run%d", i), nil)
@@ -204,7 +203,7 @@ func TestEverySinkKeepsTheSameVersionOfAPin(t *testing.T) {
 		// Micro-batches of one partition each, partitions interleaved, a
 		// batch with two versions of a pin, and a replay at the end.
 		batches := [][]version{p0[0:2], p1[0:1], p0[2:5], p1[1:2], p0[5:8], p0[0:4]}
-		for name, sink := range openTestSinks(t) {
+		for name, sink := range teststores.StreamSinks(t) {
 			t.Run(name, func(t *testing.T) {
 				lane := stream.New(stream.Options{Sink: sink, Registry: prometheus.NewRegistry(), Log: testenv.Log(t)})
 				for _, vs := range batches {
@@ -238,44 +237,6 @@ func openTestLake(t *testing.T) *lake.Store {
 	s, err := lake.Open(ctx, testenv.S3(t))
 	testenv.Must(t, err)
 	return s
-}
-
-// openTestServing returns a fresh keyspace on the real Cassandra, or the
-// embedded stand-in.
-func openTestServing(t *testing.T) batch.ServingStore {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var s batch.ServingStore
-	var err error
-	if hosts, ks := testenv.Cassandra(t); hosts != nil {
-		s, err = cassandra.Open(ctx, cassandra.Options{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
-	} else {
-		s, err = standin.Open(ctx, t.TempDir(), nil)
-	}
-	testenv.Must(t, err)
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-// openTestSinks returns the embedded stream stand-in and, on the real
-// stack, a fresh Postgres database.
-func openTestSinks(t *testing.T) map[string]stream.Sink {
-	t.Helper()
-	ctx := context.Background()
-	out := map[string]stream.Sink{}
-	d, err := stream.OpenDuckDB(ctx, t.TempDir(), testenv.Log(t))
-	testenv.Must(t, err)
-	t.Cleanup(func() { d.Close() })
-	out["the embedded stream store"] = d
-	if url := testenv.Postgres(t); url != "" {
-		p, err := stream.OpenPostgres(ctx, url, testenv.Log(t))
-		testenv.Must(t, err)
-		t.Cleanup(func() { p.Close() })
-		testenv.Must(t, p.Check(ctx))
-		out["postgres"] = p
-	}
-	return out
 }
 
 // curatedWinners reads every day of the curated zone with DuckDB, as the

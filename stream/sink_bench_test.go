@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"pinpipe/internal/testenv"
+	"pinpipe/internal/teststores"
 	"pinpipe/pin"
-	"pinpipe/stream"
 	"pinpipe/synth"
 )
 
@@ -16,7 +15,7 @@ import (
 // op, on each available sink; pins/s is the sink's ceiling for the lane.
 func BenchmarkSinkWrite(b *testing.B) {
 	for _, size := range []int{500, 5000} {
-		for name, s := range benchSinks(b) {
+		for name, s := range teststores.StreamSinks(b) {
 			b.Run(fmt.Sprintf("%s/%d", name, size), func(b *testing.B) {
 				g := synth.New(uint64(size))
 				var offset int64
@@ -41,20 +40,4 @@ func BenchmarkSinkWrite(b *testing.B) {
 			})
 		}
 	}
-}
-
-func benchSinks(b *testing.B) map[string]stream.Sink {
-	ctx := context.Background()
-	out := map[string]stream.Sink{}
-	d, err := stream.OpenDuckDB(ctx, b.TempDir(), testenv.Log(b))
-	testenv.Must(b, err)
-	b.Cleanup(func() { d.Close() })
-	out["embedded"] = d
-	if url := testenv.Postgres(b); url != "" {
-		p, err := stream.OpenPostgres(ctx, url, testenv.Log(b))
-		testenv.Must(b, err)
-		b.Cleanup(func() { p.Close() })
-		out["postgres"] = p
-	}
-	return out
 }

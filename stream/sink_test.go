@@ -8,29 +8,10 @@ import (
 	"time"
 
 	"pinpipe/internal/testenv"
+	"pinpipe/internal/teststores"
 	"pinpipe/pin"
 	"pinpipe/stream"
 )
-
-// sinks returns the embedded stand-in, and Postgres when the stack is
-// configured, each over a fresh database.
-func sinks(t *testing.T) map[string]stream.Sink {
-	t.Helper()
-	ctx := context.Background()
-	out := map[string]stream.Sink{}
-	d, err := stream.OpenDuckDB(ctx, t.TempDir(), testenv.Log(t))
-	testenv.Must(t, err)
-	t.Cleanup(func() { d.Close() })
-	out["embedded"] = d
-	if url := testenv.Postgres(t); url != "" {
-		p, err := stream.OpenPostgres(ctx, url, testenv.Log(t))
-		testenv.Must(t, err)
-		t.Cleanup(func() { p.Close() })
-		testenv.Must(t, p.Check(ctx))
-		out["postgres"] = p
-	}
-	return out
-}
 
 func cleaned(id, category string, at time.Time, partition int32, offset int64, title string) pin.Cleaned {
 	raw := fmt.Sprintf(`{"index": 1, "unique_id": %q, "category": %q, "title": %q, "tag_list": "a, b"}`, id, category, title)
@@ -51,7 +32,7 @@ func TestSinkMovesCountsOnlyForLaterRecordsOfAPin(t *testing.T) {
 	later := []pin.Cleaned{cleaned(a, "quotes", now.Add(-time.Minute), 0, 11, "Second")}
 	bad := []stream.Rejected{{Topic: "pins", Partition: 2, Offset: 7, IngestedAt: now, Reason: "malformed", Raw: []byte("{")}}
 
-	for name, s := range sinks(t) {
+	for name, s := range teststores.StreamSinks(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			testenv.Must(t, s.Write(ctx, first, bad))

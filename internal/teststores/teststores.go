@@ -1,0 +1,57 @@
+// Package teststores opens, for tests, the stores a lane writes to: the
+// real service when the stack's environment names one (through testenv),
+// else the embedded stand-in, each over a fresh keyspace, database or
+// directory that is closed when the test ends. It is for external test
+// packages only: it imports the lanes it opens stores for.
+package teststores
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"pinpipe/batch"
+	"pinpipe/batch/cassandra"
+	"pinpipe/batch/standin"
+	"pinpipe/internal/testenv"
+	"pinpipe/stream"
+)
+
+// Serving returns the serving store: a fresh keyspace on the real Cassandra
+// when PINPIPE_CASSANDRA_HOSTS is set, else the embedded stand-in in a
+// temporary directory.
+func Serving(t testing.TB) batch.ServingStore {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var s batch.ServingStore
+	var err error
+	if hosts, ks := testenv.Cassandra(t); hosts != nil {
+		s, err = cassandra.Open(ctx, cassandra.Options{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
+	} else {
+		s, err = standin.Open(ctx, t.TempDir(), nil)
+	}
+	testenv.Must(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// StreamSinks returns the embedded stream stand-in under "embedded" and, when
+// the stack is configured, a fresh Postgres database under "postgres".
+func StreamSinks(t testing.TB) map[string]stream.Sink {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]stream.Sink{}
+	d, err := stream.OpenDuckDB(ctx, t.TempDir(), testenv.Log(t))
+	testenv.Must(t, err)
+	t.Cleanup(func() { d.Close() })
+	out["embedded"] = d
+	if url := testenv.Postgres(t); url != "" {
+		p, err := stream.OpenPostgres(ctx, url, testenv.Log(t))
+		testenv.Must(t, err)
+		t.Cleanup(func() { p.Close() })
+		testenv.Must(t, p.Check(ctx))
+		out["postgres"] = p
+	}
+	return out
+}
