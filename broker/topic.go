@@ -86,7 +86,7 @@ func Ensure(ctx context.Context, brokers []string, t Topic, log *slog.Logger) er
 	}
 	for {
 		ps, err := conn.ReadPartitions(t.Name)
-		if err == nil && len(ps) > 0 && allLed(ps) {
+		if err == nil && len(ps) > 0 && allLed(ps) && everyBrokerKnows(ctx, live, t.Name, len(ps)) {
 			if !existed {
 				log.Info("kafka: topic ready", slog.String("topic", t.Name), slog.Int("partitions", len(ps)), slog.Int("replication", replication))
 			}
@@ -205,6 +205,29 @@ func reassignment(topic string, ps []kafka.Partition, live []kafka.Broker, want 
 	slices.SortFunc(doc.Partitions, func(a, b part) int { return a.Partition - b.Partition })
 	b, _ := json.Marshal(doc)
 	return string(b)
+}
+
+// everyBrokerKnows reports whether each of live answers the topic's
+// metadata with n led partitions. On a cluster, brokers learn of a new topic
+// one by one; a client whose first request meets one that has not yet would
+// get "unknown topic or partition". A broker that cannot be dialled counts
+// as knowing: it answers no client either.
+func everyBrokerKnows(ctx context.Context, live []kafka.Broker, topic string, n int) bool {
+	if len(live) < 2 {
+		return true
+	}
+	for _, b := range live {
+		c, err := (&kafka.Dialer{}).DialContext(ctx, "tcp", net.JoinHostPort(b.Host, strconv.Itoa(b.Port)))
+		if err != nil {
+			continue
+		}
+		ps, err := c.ReadPartitions(topic)
+		_ = c.Close()
+		if err != nil || len(ps) != n || !allLed(ps) {
+			return false
+		}
+	}
+	return true
 }
 
 func allLed(ps []kafka.Partition) bool {
