@@ -288,20 +288,8 @@ func readRawZone(t *testing.T, s *lake.Store) []batch.RawRecord {
 // of a cleaned pin, by unique_id.
 func curatedRows(t *testing.T, s *lake.Store) map[string]string {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
-	objs, err := s.List(ctx, "curated/")
-	testenv.Must(t, err)
-	for _, o := range objs {
-		r, err := s.Get(ctx, o.Key)
-		testenv.Must(t, err)
-		b, err := io.ReadAll(r)
-		_ = r.Close()
-		testenv.Must(t, err)
-		path := filepath.Join(dir, filepath.FromSlash(o.Key))
-		testenv.Must(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		testenv.Must(t, os.WriteFile(path, b, 0o644))
-	}
+	copyCurated(t, s, dir)
 	db, err := sql.Open("duckdb", "")
 	testenv.Must(t, err)
 	defer db.Close()
@@ -320,4 +308,27 @@ func curatedRows(t *testing.T, s *lake.Store) map[string]string {
 	}
 	testenv.Must(t, rows.Err())
 	return out
+}
+
+// copyCurated copies every Parquet object of the curated zone into dir under
+// its key, so DuckDB reads the zone as the query lane's mirror would.
+// Commit markers are left out: they hold no rows.
+func copyCurated(t *testing.T, s *lake.Store, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	objs, err := s.List(ctx, "curated/")
+	testenv.Must(t, err)
+	for _, o := range objs {
+		if !strings.HasSuffix(o.Key, ".parquet") {
+			continue
+		}
+		r, err := s.Get(ctx, o.Key)
+		testenv.Must(t, err)
+		b, err := io.ReadAll(r)
+		_ = r.Close()
+		testenv.Must(t, err)
+		path := filepath.Join(dir, filepath.FromSlash(o.Key))
+		testenv.Must(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		testenv.Must(t, os.WriteFile(path, b, 0o644))
+	}
 }

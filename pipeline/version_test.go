@@ -6,8 +6,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -245,23 +243,8 @@ func openTestLake(t *testing.T) *lake.Store {
 // winner, and the pin's winner is the newest of those.
 func curatedWinners(t *testing.T, s *lake.Store) map[string]pin.Cleaned {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
-	objs, err := s.List(ctx, "curated/")
-	testenv.Must(t, err)
-	for _, o := range objs {
-		if !strings.HasSuffix(o.Key, ".parquet") {
-			continue
-		}
-		r, err := s.Get(ctx, o.Key)
-		testenv.Must(t, err)
-		b, err := io.ReadAll(r)
-		_ = r.Close()
-		testenv.Must(t, err)
-		path := filepath.Join(dir, filepath.FromSlash(o.Key))
-		testenv.Must(t, os.MkdirAll(filepath.Dir(path), 0o755))
-		testenv.Must(t, os.WriteFile(path, b, 0o644))
-	}
+	copyCurated(t, s, dir)
 	db, err := sql.Open("duckdb", "")
 	testenv.Must(t, err)
 	defer db.Close()

@@ -49,6 +49,16 @@ func TestAnUnreachableStoreIs503WhateverTheBackend(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	log := testenv.Log(t)
+	// closedStandIn serves the pin and run routes from a batch service
+	// whose embedded serving store is closed.
+	closedStandIn := func(t *testing.T) server.Options {
+		s, err := standin.Open(ctx, t.TempDir(), nil)
+		testenv.Must(t, err)
+		testenv.Must(t, s.Close())
+		svc := batch.NewService(batch.ServiceOptions{Job: &batch.Job{Store: s, Log: log}, Log: log})
+		t.Cleanup(svc.Close)
+		return server.Options{Serving: svc, Batch: svc}
+	}
 	cases := []struct {
 		name string
 		path string
@@ -66,22 +76,8 @@ func TestAnUnreachableStoreIs503WhateverTheBackend(t *testing.T) {
 			t.Cleanup(func() { _ = s.Close() })
 			return server.Options{Stream: s}
 		}},
-		{"serving: embedded stand-in, closed", "/pins/fbe53c66-3442-4773-b19e-d3ec6f54dddf", func(t *testing.T) server.Options {
-			s, err := standin.Open(ctx, t.TempDir(), nil)
-			testenv.Must(t, err)
-			testenv.Must(t, s.Close())
-			svc := batch.NewService(batch.ServiceOptions{Job: &batch.Job{Store: s, Log: log}, Log: log})
-			t.Cleanup(svc.Close)
-			return server.Options{Serving: svc, Batch: svc}
-		}},
-		{"batch history: embedded stand-in, closed", "/batch/runs", func(t *testing.T) server.Options {
-			s, err := standin.Open(ctx, t.TempDir(), nil)
-			testenv.Must(t, err)
-			testenv.Must(t, s.Close())
-			svc := batch.NewService(batch.ServiceOptions{Job: &batch.Job{Store: s, Log: log}, Log: log})
-			t.Cleanup(svc.Close)
-			return server.Options{Serving: svc, Batch: svc}
-		}},
+		{"serving: embedded stand-in, closed", "/pins/fbe53c66-3442-4773-b19e-d3ec6f54dddf", closedStandIn},
+		{"batch history: embedded stand-in, closed", "/batch/runs", closedStandIn},
 		{"serving: Cassandra, gone down", "/categories/travel/top", func(t *testing.T) server.Options {
 			hosts, ks := testenv.Cassandra(t)
 			if hosts == nil {
