@@ -30,7 +30,7 @@ type liveDay struct {
 	recs []batch.RawRecord
 }
 
-func newLiveDay(t *testing.T, dt string) *liveDay {
+func newLiveDay(t testing.TB, dt string) *liveDay {
 	at, err := time.Parse(time.DateOnly, dt)
 	testenv.Must(t, err)
 	return &liveDay{dt: dt, at: at, next: map[int32]int64{}}
@@ -77,7 +77,7 @@ func (d *liveDay) flush(st *stack) {
 // quirkyPins returns every pin of testdata/sample_pins.jsonl (the source
 // app's placeholders, follower counts, U+00A0 endings) and n synthetic
 // ones, as JSON objects.
-func quirkyPins(t *testing.T, seed uint64, n int) []string {
+func quirkyPins(t testing.TB, seed uint64, n int) []string {
 	f, err := os.Open(filepath.Join("..", "testdata", "sample_pins.jsonl"))
 	testenv.Must(t, err)
 	defer f.Close()
@@ -172,7 +172,7 @@ func (st *stack) liveSources() (curated, cleaned map[string]bool) {
 // nextSecond waits until the clock has entered a later whole second than
 // now: S3 servers keep LastModified in whole seconds, so this is what makes
 // an object written next count as written after the ones before.
-func nextSecond(t *testing.T) {
+func nextSecond(t testing.TB) {
 	t.Helper()
 	now := time.Now().Truncate(time.Second)
 	testenv.Eventually(t, 3*time.Second, func() (bool, string) {
