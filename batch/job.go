@@ -136,20 +136,7 @@ func (j *Job) read(ctx context.Context, objs []RawObject, progress func(done int
 			if err != nil {
 				return fmt.Errorf("batch: read the raw zone: %w", err)
 			}
-			pins := make([]pin.Cleaned, 0, len(recs))
-			var rejected []rejectedRow
-			for i := range recs {
-				r := &recs[i]
-				c, err := pin.CleanRaw([]byte(r.Value), pin.Lineage{IngestedAt: r.Timestamp, Partition: r.Partition, Offset: r.Offset})
-				if err != nil {
-					rejected = append(rejected, rejectedRow{
-						Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UnixMilli(),
-						Key: r.Key, Value: r.Value, Reason: reason(err),
-					})
-					continue
-				}
-				pins = append(pins, c)
-			}
+			pins, rejected := cleanRecords(recs)
 			mu.Lock()
 			defer mu.Unlock()
 			day.in += int64(len(recs))
@@ -182,6 +169,27 @@ func (j *Job) read(ctx context.Context, objs []RawObject, progress func(done int
 		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
 	})
 	return day, nil
+}
+
+// cleanRecords cleans recs with the shared cleaning rules, in the order
+// given. Returns the cleaned pins (every version, not deduplicated) and the
+// records that failed cleaning, each with the reason.
+func cleanRecords(recs []RawRecord) ([]pin.Cleaned, []rejectedRow) {
+	pins := make([]pin.Cleaned, 0, len(recs))
+	var rejected []rejectedRow
+	for i := range recs {
+		r := &recs[i]
+		c, err := pin.CleanRaw([]byte(r.Value), pin.Lineage{IngestedAt: r.Timestamp, Partition: r.Partition, Offset: r.Offset})
+		if err != nil {
+			rejected = append(rejected, rejectedRow{
+				Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UnixMilli(),
+				Key: r.Key, Value: r.Value, Reason: reason(err),
+			})
+			continue
+		}
+		pins = append(pins, c)
+	}
+	return pins, rejected
 }
 
 // reason returns why a record failed cleaning, as a sentence.

@@ -50,3 +50,26 @@ func NewerSQL(a, b string) string {
 const newerSQL = `({a}.kafka_partition = {b}.kafka_partition AND {a}.kafka_offset > {b}.kafka_offset` +
 	` OR {a}.kafka_partition <> {b}.kafka_partition AND ({a}.ingested_at > {b}.ingested_at` +
 	` OR {a}.ingested_at = {b}.ingested_at AND {a}.kafka_partition > {b}.kafka_partition))`
+
+// NewestSQL returns a SQL query over the relation rows (a table, a view or
+// a parenthesised subquery with an alias) that keeps, of each group of rows
+// with equal keys (a comma-separated column list, such as "dt, unique_id"),
+// the one version no other row of the group is newer than by Newer. It
+// follows Newer's two rules as two steps: in each partition the row with
+// the highest offset, then among those the latest ingested_at, then the
+// highest partition. Each group gives exactly one row, also when two rows
+// share a partition and offset (one of them, either) and in the corner
+// where Newer forms a cycle (see Newer), where it keeps the per-partition
+// winner with the latest timestamp. The result has rows' columns plus two
+// of its own, pinpipe_top and pinpipe_rank, which the caller leaves out by
+// naming its columns. The text keeps to SQL that Postgres and DuckDB both
+// accept; none of the lineage columns may be NULL.
+func NewestSQL(rows, keys string) string {
+	return strings.NewReplacer("{rows}", rows, "{keys}", keys).Replace(newestSQL)
+}
+
+const newestSQL = `SELECT * FROM (` +
+	`SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY ingested_at DESC, kafka_partition DESC) AS pinpipe_rank FROM (` +
+	`SELECT *, max(kafka_offset) OVER (PARTITION BY {keys}, kafka_partition) AS pinpipe_top FROM {rows}` +
+	`) AS pinpipe_versions WHERE kafka_offset = pinpipe_top` +
+	`) AS pinpipe_ranked WHERE pinpipe_rank = 1`

@@ -54,7 +54,7 @@ type Options struct {
 	Log      *slog.Logger
 }
 
-// Engine runs read-only SQL over the views pins and pins_raw.
+// Engine runs read-only SQL over the views pins, pins_live and pins_raw.
 type Engine struct {
 	o       Options
 	log     *slog.Logger

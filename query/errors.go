@@ -44,7 +44,7 @@ func (e *Engine) fail(ctx, qctx context.Context, b *budget, err error) error {
 	switch de.Type {
 	case duckdb.ErrorTypePermission:
 		return pin.Errorf(pin.EFORBIDDEN,
-			"Queries may read only the lake's views pins and pins_raw; other files, the network and extensions are off limits. DuckDB said: %s", msg)
+			"Queries may read only the lake's views pins, pins_live and pins_raw; other files, the network and extensions are off limits. DuckDB said: %s", msg)
 	case duckdb.ErrorTypeOutOfMemory:
 		return pin.Errorf(pin.EINVALID,
 			"The query needs more memory than PINPIPE_QUERY_MEMORY_LIMIT (%s) allows: aggregate more or filter on dt. DuckDB said: %s", e.o.MemoryLimit, msg)

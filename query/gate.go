@@ -17,9 +17,9 @@ import (
 // asks DuckDB to serialize the statement's syntax tree (json_serialize_sql,
 // which parses without binding or running anything) and walks the tree.
 // A statement passes when every function it calls is on the allowlist
-// (functions.txt) and every table it names is one of the views pins and
-// pins_raw or a CTE of its own. The lexer in statement.go stays in front
-// as a first, cheaper fence.
+// (functions.txt) and every table it names is one of the views pins,
+// pins_live and pins_raw or a CTE of its own. The lexer in statement.go
+// stays in front as a first, cheaper fence.
 type gate struct {
 	mu  sync.Mutex
 	c   *sql.Conn // private: never runs a user's statement
@@ -27,7 +27,7 @@ type gate struct {
 }
 
 // views are the relations a query may name.
-var views = map[string]bool{viewCurated: true, viewRaw: true}
+var views = map[string]bool{viewCurated: true, viewRaw: true, viewLive: true}
 
 // errNotSelect marks a statement json_serialize_sql cannot serialize
 // because it is not a SELECT (EXPLAIN, or a statement that changes
@@ -225,7 +225,7 @@ func (w *walker) table(o map[string]any) error {
 	if catalog != "" {
 		full = catalog + "." + full
 	}
-	return refused(fmt.Sprintf("a query reads the views pins and pins_raw and its own CTEs, not %q", full))
+	return refused(fmt.Sprintf("a query reads the views pins, pins_live and pins_raw and its own CTEs, not %q", full))
 }
 
 // widthPattern finds what makes printf and format pad to a width the
@@ -271,13 +271,13 @@ func (w *walker) call(name string, kind functionKind, o map[string]any) error {
 // refused returns the EFORBIDDEN error for a statement the gate refuses.
 func refused(why string) error {
 	return pin.Errorf(pin.EFORBIDDEN,
-		"The query was refused: %s. Queries may compute over the views pins and pins_raw; see docs/sql-sandbox.md for what they may call.", why)
+		"The query was refused: %s. Queries may compute over the views pins, pins_live and pins_raw; see docs/sql-sandbox.md for what they may call.", why)
 }
 
 // refusedCall returns the EFORBIDDEN error for a call of a function a query
 // may not make.
 func refusedCall(kind functionKind, name, why string) error {
 	return pin.Errorf(pin.EFORBIDDEN,
-		"The query calls the %s %s, which queries may not call: %s. Queries may compute over the views pins and pins_raw with the functions listed in query/functions.txt; to allow another, add it there after review (docs/sql-sandbox.md).",
+		"The query calls the %s %s, which queries may not call: %s. Queries may compute over the views pins, pins_live and pins_raw with the functions listed in query/functions.txt; to allow another, add it there after review (docs/sql-sandbox.md).",
 		kind, name, why)
 }

@@ -29,7 +29,7 @@ import (
 // stack is a query lane under test: a real lake (S3 server), the mirror,
 // the engine, and pinpipe's HTTP layer in front of them.
 type stack struct {
-	t        *testing.T
+	t        testing.TB
 	s3       lake.Options
 	lake     *lake.Store
 	mirror   *query.Mirror
@@ -41,7 +41,7 @@ type stack struct {
 
 // newStack starts a query lane over a new bucket. tweak, when not nil,
 // adjusts the engine's options before it opens.
-func newStack(t *testing.T, tweak func(*query.Options)) *stack {
+func newStack(t testing.TB, tweak func(*query.Options)) *stack {
 	t.Helper()
 	o := testenv.S3(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -182,7 +182,7 @@ type day struct {
 
 // pinsOf returns n synthetic pins accepted on dt, spread over partitions
 // 0..2 in offset order, as raw records and cleaned pins.
-func pinsOf(t *testing.T, seed uint64, dt string, n int) day {
+func pinsOf(t testing.TB, seed uint64, dt string, n int) day {
 	t.Helper()
 	at, err := time.Parse(time.DateOnly, dt)
 	testenv.Must(t, err)

@@ -61,10 +61,13 @@ type Mirror struct {
 	left     map[string]bool      // dates left out of the mirror by the disk budget
 	lastErr  string               // the last refresh error logged, to log each outage once
 
-	bytes     prometheus.Gauge
-	refreshes prometheus.Histogram
-	downloads prometheus.Counter
-	failures  prometheus.Counter
+	bytes         prometheus.Gauge
+	refreshes     prometheus.Histogram
+	downloads     prometheus.Counter
+	failures      prometheus.Counter
+	cleans        prometheus.Counter
+	cleanFailures prometheus.Counter
+	cleanTime     prometheus.Histogram
 }
 
 // localFile is one object's copy on disk.
@@ -85,10 +88,16 @@ type Snapshot struct {
 	Gen     uint64   // changes whenever the set of files does
 	Curated []string // absolute paths, sorted
 	Raw     []string
+	// LiveCurated are the curated files of the days pins_live takes from
+	// the curated zone (current days); LiveCleaned the cleaned copies of the
+	// raw objects of the other days.
+	LiveCurated []string
+	LiveCleaned []string
 
 	m     *Mirror
 	files []*localFile
-	refs  int // queries reading it, plus one while it is the mirror's current snapshot
+	live  string // the days read from cleaned copies, sorted, comma-separated
+	refs  int    // queries reading it, plus one while it is the mirror's current snapshot
 }
 
 // ErrMirrorLocked is returned by NewMirror when another process owns the
@@ -132,6 +141,16 @@ func NewMirror(store Store, o MirrorOptions) (*Mirror, error) {
 		failures: f.NewCounter(prometheus.CounterOpts{
 			Name: "pinpipe_query_mirror_refresh_errors_total", Help: "Mirror refreshes that failed (the last good snapshot is served).",
 		}),
+		cleans: f.NewCounter(prometheus.CounterOpts{
+			Name: "pinpipe_query_mirror_cleaned_objects_total", Help: "Raw objects cleaned into the mirror's copies for pins_live.",
+		}),
+		cleanFailures: f.NewCounter(prometheus.CounterOpts{
+			Name: "pinpipe_query_mirror_clean_errors_total", Help: "Raw objects pins_live leaves out because they are not raw-zone Parquet objects.",
+		}),
+		cleanTime: f.NewHistogram(prometheus.HistogramOpts{
+			Name: "pinpipe_query_mirror_clean_seconds", Help: "Time a refresh spent cleaning new raw objects for pins_live.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	found, err := m.scan()
@@ -140,7 +159,7 @@ func NewMirror(store Store, o MirrorOptions) (*Mirror, error) {
 		return nil, err
 	}
 	m.mu.Lock()
-	m.publishLocked(choose(found))
+	m.publishLocked(choose(found), m.liveOnDiskLocked())
 	m.cleanupLocked()
 	m.mu.Unlock()
 	return m, nil

@@ -59,6 +59,9 @@ func (m *Mirror) scan() ([]lake.Object, error) {
 		if t := info.ModTime(); t.After(m.used[o.DT]) {
 			m.used[o.DT] = t
 		}
+		if o.Zone == liveZone { // a cleaned copy: no lake object of its own
+			return nil
+		}
 		out = append(out, found{lake.Object{Key: o.Key, ETag: o.ETag, Size: o.Size}, info.ModTime().UnixNano()})
 		return nil
 	})

@@ -24,6 +24,13 @@ type object struct {
 	DT   string      // 2026-11-24
 	Run  string      // a curated part's run ID; "" for other objects
 	Rel  string      // its local path under the mirror directory, slash-separated
+	// Landed is true for a raw object named as the landing names it
+	// (layout.RawPart): the objects the batch job reads, and so the ones
+	// pins_live cleans.
+	Landed bool
+	// Modified is the object's LastModified in the listing; zero for a copy
+	// found on disk at start.
+	Modified time.Time
 }
 
 // day names a zone's day partition: "curated/dt=2026-11-24/".
@@ -45,7 +52,8 @@ func parseObject(o lake.Object) (object, bool) {
 	etag := cleanETag(o)
 	obj := object{
 		Key: o.Key, ETag: etag, Size: o.Size, Zone: k.Zone, DT: k.DT,
-		Rel: k.Zone.DayPrefix(k.DT) + stem + "~" + etag + ".parquet",
+		Rel:    k.Zone.DayPrefix(k.DT) + stem + "~" + etag + ".parquet",
+		Landed: k.Kind == layout.RawPart, Modified: o.LastModified,
 	}
 	if k.Kind == layout.CuratedPart {
 		obj.Run = k.Run
@@ -53,9 +61,17 @@ func parseObject(o lake.Object) (object, bool) {
 	return obj, true
 }
 
-// parseLocal reads a local mirror path made by parseObject back into the
-// object's key and ETag. Returns ok=false for any other path.
+// parseLocal reads a local mirror path made by parseObject, or by
+// object.cleaned, back into the object's key and ETag. Returns ok=false for
+// any other path.
 func parseLocal(rel string, size int64) (object, bool) {
+	if rest, ok := strings.CutPrefix(rel, liveZone.Prefix()); ok {
+		o, ok := parseLocal(layout.Raw.Prefix()+rest, size)
+		if !ok || !o.Landed {
+			return object{}, false
+		}
+		return o.cleaned(size), true
+	}
 	dir, name := path.Split(rel)
 	stem, ok := strings.CutSuffix(name, ".parquet")
 	if !ok {
@@ -140,9 +156,11 @@ func choose(listing []lake.Object) []object {
 
 // withinBudget keeps whole days of objs, most recently used first (a day
 // never used counts from when it was first seen; ties go to the later
-// date), until the next day would take the total past maxBytes. Returns the
-// objects kept and the dates (YYYY-MM-DD) of the days left out.
-func withinBudget(objs []object, maxBytes int64, used map[string]time.Time) (kept []object, left map[string]bool) {
+// date), until the next day would take the total past maxBytes. A raw day
+// in live counts twice its size: its objects also get cleaned copies, about
+// as large. Returns the objects kept and the dates (YYYY-MM-DD) of the days
+// left out.
+func withinBudget(objs []object, maxBytes int64, used map[string]time.Time, live map[string]bool) (kept []object, left map[string]bool) {
 	type dayInfo struct {
 		name, dt string
 		size     int64
@@ -158,6 +176,9 @@ func withinBudget(objs []object, maxBytes int64, used map[string]time.Time) (kep
 			days = append(days, d)
 		}
 		d.size += o.Size
+		if o.Landed && live[o.DT] {
+			d.size += o.Size
+		}
 		d.objs = append(d.objs, o)
 	}
 	sort.SliceStable(days, func(i, j int) bool {

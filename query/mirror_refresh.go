@@ -48,7 +48,9 @@ func (m *Mirror) refreshOnce(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	want := choose(slices.Concat(lists...))
+	listing := slices.Concat(lists...)
+	want := choose(listing)
+	commits := commitTimes(listing)
 
 	m.mu.Lock()
 	now := time.Now()
@@ -64,7 +66,8 @@ func (m *Mirror) refreshOnce(ctx context.Context) error {
 			delete(m.used, dt)
 		}
 	}
-	want, left := withinBudget(want, m.o.MaxBytes, m.used)
+	want, left := withinBudget(want, m.o.MaxBytes, m.used, liveDays(want, commits))
+	live := liveDays(want, commits)
 	if len(left) > 0 && len(left) != len(m.left) {
 		m.log.Warn("mirror: days left out of the mirror by the disk budget; queries do not see them unless they name the date",
 			slog.Int("days", len(left)), slog.Int64("max_bytes", m.o.MaxBytes))
@@ -82,41 +85,65 @@ func (m *Mirror) refreshOnce(ctx context.Context) error {
 		return err
 	}
 	m.mu.Lock()
-	m.publishLocked(want)
+	uncleaned := m.uncleanedLocked(want, live)
+	m.mu.Unlock()
+	if err := m.cleanAll(ctx, uncleaned); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.publishLocked(want, live)
 	m.mu.Unlock()
 	return nil
 }
 
-// publishLocked makes the snapshot of objs current, unless it lists the
-// same files as the current one. Every object of objs must be on disk.
-func (m *Mirror) publishLocked(objs []object) {
+// publishLocked makes the snapshot of objs current, with pins_live reading
+// the days in live from the cleaned copies of their landed raw objects,
+// unless it lists the same files and days as the current one. Every object
+// of objs must be on disk; a cleaned copy that is not is left out.
+func (m *Mirror) publishLocked(objs []object, live map[string]bool) {
 	files := make([]*localFile, 0, len(objs))
 	for _, o := range objs {
-		if f := m.files[o.Rel]; f != nil {
-			files = append(files, f)
+		f := m.files[o.Rel]
+		if f == nil {
+			continue
+		}
+		files = append(files, f)
+		if o.Landed && live[o.DT] {
+			if c := m.files[o.cleaned(0).Rel]; c != nil {
+				files = append(files, c)
+			}
 		}
 	}
-	if m.current != nil && sameFiles(m.current.files, files) {
+	days := daysKey(live)
+	if m.current != nil && m.current.live == days && sameFiles(m.current.files, files) {
 		return
 	}
 	m.gen++
-	s := &Snapshot{Gen: m.gen, m: m, files: files, refs: 1}
+	s := &Snapshot{Gen: m.gen, m: m, files: files, live: days, refs: 1}
 	for _, f := range files {
 		f.snaps++
 		abs := filepath.Join(m.o.Dir, filepath.FromSlash(f.Rel))
-		if f.Zone == layout.Curated {
+		switch f.Zone {
+		case layout.Curated:
 			s.Curated = append(s.Curated, abs)
-		} else {
+			if !live[f.DT] {
+				s.LiveCurated = append(s.LiveCurated, abs)
+			}
+		case layout.Raw:
 			s.Raw = append(s.Raw, abs)
+		case liveZone:
+			s.LiveCleaned = append(s.LiveCleaned, abs)
 		}
 	}
-	sort.Strings(s.Curated)
-	sort.Strings(s.Raw)
+	for _, l := range [][]string{s.Curated, s.Raw, s.LiveCurated, s.LiveCleaned} {
+		sort.Strings(l)
+	}
 	old := m.current
 	m.current = s
 	if old != nil {
 		m.log.Info("mirror: new snapshot", slog.Uint64("gen", s.Gen),
-			slog.Int("curated_files", len(s.Curated)), slog.Int("raw_files", len(s.Raw)))
+			slog.Int("curated_files", len(s.Curated)), slog.Int("raw_files", len(s.Raw)),
+			slog.Int("cleaned_files", len(s.LiveCleaned)), slog.Int("live_days", len(live)))
 		m.releaseLocked(old)
 	}
 }

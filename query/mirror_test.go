@@ -48,14 +48,14 @@ func (s *countingStore) Get(ctx context.Context, key string) (io.ReadCloser, err
 
 // mirrorEnv is a mirror over a new bucket.
 type mirrorEnv struct {
-	t     *testing.T
+	t     testing.TB
 	store *countingStore
 	dir   string
 	reg   *prometheus.Registry
 	m     *query.Mirror
 }
 
-func newMirror(t *testing.T, maxBytes int64, staleness time.Duration) *mirrorEnv {
+func newMirror(t testing.TB, maxBytes int64, staleness time.Duration) *mirrorEnv {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -103,7 +103,7 @@ func (e *mirrorEnv) downloads() float64 {
 	return testutil.ToFloat64(counter(e.t, e.reg, "pinpipe_query_mirror_downloads_total"))
 }
 
-func counter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+func counter(t testing.TB, reg *prometheus.Registry, name string) prometheus.Collector {
 	t.Helper()
 	mfs, err := reg.Gather()
 	testenv.Must(t, err)

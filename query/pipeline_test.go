@@ -21,8 +21,9 @@ import (
 )
 
 // TestPostedPinsRunThroughTheBatchJobCountAsTheyImply is the lane's end to
-// end check: pins posted to a running pinpipe land in the raw zone, a
-// batch run cleans their day into the curated zone, and /query and
+// end check: pins posted to a running pinpipe land in the raw zone (and so
+// in pins_live, cleaned), a batch run cleans their day into the curated
+// zone, and /query and
 // `pinpipe query` (in-process and --url) answer what the pins imply.
 func TestPostedPinsRunThroughTheBatchJobCountAsTheyImply(t *testing.T) {
 	cfg := testenv.Config(t)
@@ -67,6 +68,12 @@ func TestPostedPinsRunThroughTheBatchJobCountAsTheyImply(t *testing.T) {
 		t.Fatalf("%d posted pins are missing from pins_raw", len(posted))
 	}
 
+	// pins_live holds every one of them, cleaned, before any batch run.
+	live := "SELECT category, count(*) FROM pins_live GROUP BY 1"
+	if got := counts(t, queryRows(t, base, live)); !equalCounts(got, want) {
+		t.Fatalf("pins_live before the batch run: %v, want %v", got, want)
+	}
+
 	// The batch job for their day fills the curated zone.
 	dt := queryRows(t, base, "SELECT DISTINCT dt FROM pins_raw")[0][0].(string)
 	run := postJSON(t, base+"/batch/runs", map[string]any{"date": dt}, http.StatusAccepted)
@@ -83,6 +90,9 @@ func TestPostedPinsRunThroughTheBatchJobCountAsTheyImply(t *testing.T) {
 		got := counts(t, queryRows(t, base, sql))
 		return equalCounts(got, want), fmt.Sprint(got)
 	})
+	if got := counts(t, queryRows(t, base, live)); !equalCounts(got, want) {
+		t.Fatalf("pins_live after the batch run: %v, want %v", got, want)
+	}
 
 	// The CLI gives the same counts, asking the server or reading the lake
 	// itself (with its own mirror, as the server holds the data directory's).

@@ -90,7 +90,7 @@ var typeRefusals = map[duckdb.StmtType]string{
 // why ("COPY writes files").
 func forbidden(why string) error {
 	return pin.Errorf(pin.EFORBIDDEN,
-		"Only read-only queries are allowed: %s. Send one SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN statement over the views pins and pins_raw.", why)
+		"Only read-only queries are allowed: %s. Send one SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN statement over the views pins, pins_live and pins_raw.", why)
 }
 
 var errMultiple = pin.Errorf(pin.EFORBIDDEN,

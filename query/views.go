@@ -29,10 +29,13 @@ var rawColumns = []column{
 	{"dt", "DATE"},
 }
 
-// Views are what queries read: pins (curated zone) and pins_raw (raw zone).
+// Views are what queries read: pins (curated zone), pins_raw (raw zone)
+// and pins_live (every landed pin, cleaned: the curated zone where it is
+// current, cleaned raw records elsewhere).
 const (
 	viewCurated = "pins"
 	viewRaw     = "pins_raw"
+	viewLive    = "pins_live"
 )
 
 // viewsSQL returns the statements that point a connection's views at a
@@ -40,28 +43,63 @@ const (
 // a query on another connection keeps the files it started with. An empty
 // zone gets a view with the zone's columns and no rows.
 func viewsSQL(s *Snapshot) string {
-	return viewSQL(viewCurated, s.Curated, curatedColumns) + ";\n" + viewSQL(viewRaw, s.Raw, rawColumns)
+	return viewSQL(viewCurated, s.Curated, curatedColumns) + ";\n" + viewSQL(viewRaw, s.Raw, rawColumns) +
+		";\n" + liveViewSQL(s)
 }
 
 func viewSQL(name string, files []string, cols []column) string {
-	var b strings.Builder
-	b.WriteString("CREATE OR REPLACE TEMP VIEW ")
-	b.WriteString(name)
-	b.WriteString(" AS ")
 	if len(files) == 0 {
-		b.WriteString("SELECT ")
-		for i, c := range cols {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("NULL::" + c.typ + " AS " + quoteIdent(c.name))
-		}
-		b.WriteString(" WHERE false")
-		return b.String()
+		return "CREATE OR REPLACE TEMP VIEW " + name + " AS " + emptySQL(cols)
 	}
-	// An explicit file list, not a glob: the view reads exactly the
-	// snapshot's files whatever else the directory holds meanwhile.
-	b.WriteString("SELECT * FROM read_parquet([")
+	return "CREATE OR REPLACE TEMP VIEW " + name + " AS SELECT * FROM " + readParquetSQL(files)
+}
+
+// liveViewSQL returns the statement that points pins_live at a snapshot:
+// the curated files of the days whose curated run is current, as they are
+// (one row per unique_id and day already), and the cleaned copies of the
+// other days' raw objects with the newest version of each unique_id per
+// day (pin.NewestSQL), the dedupe the batch job does. Both sides name the
+// columns of pins, in its order.
+func liveViewSQL(s *Snapshot) string {
+	cols := make([]string, len(curatedColumns))
+	for i, c := range curatedColumns {
+		cols[i] = quoteIdent(c.name)
+	}
+	list := strings.Join(cols, ", ")
+	var parts []string
+	if len(s.LiveCurated) > 0 {
+		parts = append(parts, "SELECT "+list+" FROM "+readParquetSQL(s.LiveCurated))
+	}
+	if len(s.LiveCleaned) > 0 {
+		parts = append(parts, "SELECT "+list+" FROM ("+pin.NewestSQL(readParquetSQL(s.LiveCleaned), "dt, unique_id")+") AS pinpipe_cleaned")
+	}
+	if len(parts) == 0 {
+		parts = append(parts, emptySQL(curatedColumns))
+	}
+	return "CREATE OR REPLACE TEMP VIEW " + viewLive + " AS " + strings.Join(parts, " UNION ALL ")
+}
+
+// emptySQL returns a query with the columns cols and no rows.
+func emptySQL(cols []column) string {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("NULL::" + c.typ + " AS " + quoteIdent(c.name))
+	}
+	b.WriteString(" WHERE false")
+	return b.String()
+}
+
+// readParquetSQL returns a read_parquet call over files, with the day
+// partition dt from their directories. An explicit file list, not a glob:
+// a view reads exactly the snapshot's files whatever else the directory
+// holds meanwhile.
+func readParquetSQL(files []string) string {
+	var b strings.Builder
+	b.WriteString("read_parquet([")
 	for i, f := range files {
 		if i > 0 {
 			b.WriteString(", ")

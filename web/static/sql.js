@@ -11,13 +11,14 @@ const SQL_STORAGE = 'pinpipe.sql';
 const CHART_STORAGE = 'pinpipe.chart';
 
 export const EXAMPLES = [
-  ['Pins per category', 'SELECT category, count(*) AS pins\nFROM pins\nGROUP BY category\nORDER BY pins DESC'],
+  ['Pins per category', 'SELECT category, count(*) AS pins\nFROM pins_live\nGROUP BY category\nORDER BY pins DESC'],
   ['Top posters', 'SELECT poster_name, max(follower_count) AS followers, count(*) AS pins\nFROM pins\nWHERE poster_name IS NOT NULL\nGROUP BY poster_name\nORDER BY followers DESC NULLS LAST\nLIMIT 20'],
-  ['Pins per day', 'SELECT dt, count(*) AS pins\nFROM pins\nGROUP BY dt\nORDER BY dt'],
+  ['Pins per day', 'SELECT dt, count(*) AS pins\nFROM pins_live\nGROUP BY dt\nORDER BY dt'],
+  ['Not curated yet', "SELECT dt, count(*) AS live, (SELECT count(*) FROM pins p WHERE p.dt = l.dt) AS curated\nFROM pins_live l\nGROUP BY dt\nORDER BY dt DESC"],
   ['Raw vs curated', "SELECT 'raw' AS zone, count(*) AS records FROM pins_raw\nUNION ALL\nSELECT 'curated', count(*) FROM pins"],
   ['Top tags', 'SELECT tag, count(*) AS pins\nFROM (SELECT unnest(tags) AS tag FROM pins)\nGROUP BY tag\nORDER BY pins DESC\nLIMIT 25'],
   ['Media types', 'SELECT is_image_or_video AS media, count(*) AS pins\nFROM pins\nGROUP BY media\nORDER BY pins DESC'],
-  ['Latest pins', 'SELECT *\nFROM pins\nORDER BY ingested_at DESC\nLIMIT 100'],
+  ['Latest pins', 'SELECT *\nFROM pins_live\nORDER BY ingested_at DESC\nLIMIT 100'],
 ];
 
 const NUMERIC = /^(TINYINT|SMALLINT|INTEGER|INT|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|REAL|DOUBLE|DECIMAL|NUMERIC)\b/i;
