@@ -35,14 +35,19 @@ func (s *Service) StartBackfill(ctx context.Context, from, to, trigger string) (
 
 // Backfill runs from..to like StartBackfill, in the foreground, and
 // returns once every day's run finished, with the finished runs; progress,
-// when not nil, is called as each run finishes, by one run at a time. Returns the same errors
-// as StartBackfill; a failed day does not stop the others.
-func (s *Service) Backfill(ctx context.Context, from, to, trigger string, progress func(Run)) (pin.Backfill, error) {
+// when not nil, is called with the days done and the days to run, once
+// before the first run and then as each run finishes, by one run at a
+// time. Returns the same errors as StartBackfill; a failed day does not
+// stop the others.
+func (s *Service) Backfill(ctx context.Context, from, to, trigger string, progress func(done, total int)) (pin.Backfill, error) {
 	b, err := s.planBackfill(ctx, from, to, trigger)
 	if err != nil {
 		return b, err
 	}
 	defer s.wg.Done()
+	if progress != nil {
+		progress(0, len(b.Runs))
+	}
 	b.Runs = s.runBackfill(ctx, b.Runs, progress)
 	return b, nil
 }
@@ -126,14 +131,17 @@ func (s *Service) planBackfill(ctx context.Context, from, to, trigger string) (p
 // runBackfill runs runs in order, Concurrency at a time, and returns them
 // finished. Once ctx ends, the runs not started yet are dropped: they
 // were never recorded, and the backfill can be started again.
-func (s *Service) runBackfill(ctx context.Context, runs []Run, progress func(Run)) []Run {
+func (s *Service) runBackfill(ctx context.Context, runs []Run, progress func(done, total int)) []Run {
 	defer func() {
 		s.mu.Lock()
 		s.backfilling = false
 		s.mu.Unlock()
 	}()
 	out := make([]Run, len(runs))
-	var mu sync.Mutex // progress is called by one run at a time
+	var (
+		mu   sync.Mutex // progress is called by one run at a time
+		done int
+	)
 	var g errgroup.Group
 	g.SetLimit(s.o.Concurrency)
 	for i, run := range runs {
@@ -152,7 +160,8 @@ func (s *Service) runBackfill(ctx context.Context, runs []Run, progress func(Run
 			if progress != nil {
 				mu.Lock()
 				defer mu.Unlock()
-				progress(out[i])
+				done++
+				progress(done, len(runs))
 			}
 			return nil
 		})

@@ -22,10 +22,15 @@ func TestBackfillRunsEachDayOfTheRangeInOrderAsItsOwnRun(t *testing.T) {
 		recs, _ := pinRecords(0, 0, n, at.Add(time.Hour))
 		putRaw(t, e.lake, dt, recs)
 	}
-	var seen []string
-	b, err := e.svc.Backfill(ctx, "2026-03-01", "2026-03-04", batch.TriggerCLI, func(r batch.Run) { seen = append(seen, r.Date) })
+	var seen []int
+	b, err := e.svc.Backfill(ctx, "2026-03-01", "2026-03-04", batch.TriggerCLI, func(done, total int) {
+		if total != 3 {
+			t.Errorf("progress: %d days to run, want 3", total)
+		}
+		seen = append(seen, done)
+	})
 	testenv.Must(t, err)
-	if len(b.Runs) != 3 || len(seen) != 3 {
+	if len(b.Runs) != 3 || !slices.Equal(seen, []int{0, 1, 2, 3}) {
 		t.Fatalf("backfill: %+v (progress saw %v), want 3 runs", b, seen)
 	}
 	for i, r := range b.Runs {
