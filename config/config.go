@@ -50,6 +50,11 @@ type Config struct {
 	PostgresURL string // empty: the embedded stand-in tables
 
 	BatchCron         string
+	BatchWait         time.Duration // how long the scheduled run waits for its day to be complete
+	BatchConcurrency  int           // batch runs one process runs at once; a backfill's days at a time
+	LateCheckInterval time.Duration // how often the late-data checker runs
+	LateLookback      int           // days back from yesterday the checker looks at
+	RawRetention      time.Duration // raw and rejected days older than this are removed once curated; 0 keeps them
 	LandingMaxRecords int
 	LandingInterval   time.Duration
 
@@ -160,6 +165,32 @@ var settings = []setting{
 	{"PINPIPE_CASSANDRA_KEYSPACE", "pinterest", "Cassandra keyspace", func(c *Config, v string) error { c.CassandraKeyspace = v; return nil }},
 	{"PINPIPE_POSTGRES_URL", "", "Postgres connection URL (empty: embedded stand-in)", func(c *Config, v string) error { c.PostgresURL = v; return nil }},
 	{"PINPIPE_BATCH_CRON", "0 8 * * *", "cron schedule (UTC) of the daily batch run, for yesterday", func(c *Config, v string) error { c.BatchCron = v; return validCron(v) }},
+	{"PINPIPE_BATCH_WAIT", "2h", "how long the scheduled run waits for its day to be complete (every partition landed past the day's end) before it records a failed run; it then runs by itself once the day is complete", durSetter(func(c *Config, d time.Duration) { c.BatchWait = d })},
+	{"PINPIPE_BATCH_CONCURRENCY", "1", "batch runs one instance runs at once; a backfill runs its days this many at a time", intSetter(func(c *Config, n int) { c.BatchConcurrency = n })},
+	{"PINPIPE_LATE_CHECK_INTERVAL", "10m", "how often one instance re-runs curated days whose raw zone gained late records (trigger late-data), runs days whose scheduled run gave up once they are complete, and applies PINPIPE_RAW_RETENTION; at least 1m", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			return fmt.Errorf("want a duration of at least 1m, such as 10m or 1h, got %q", v)
+		}
+		c.LateCheckInterval = d
+		return nil
+	}},
+	{"PINPIPE_LATE_LOOKBACK", "7", "how many days back from yesterday the late-data check looks (a whole number of days)", func(c *Config, v string) error {
+		n, err := strconv.Atoi(strings.TrimSuffix(v, "d"))
+		if err != nil || n <= 0 || n > 366 {
+			return fmt.Errorf("want a whole number of days from 1 to 366, such as 7, got %q", v)
+		}
+		c.LateLookback = n
+		return nil
+	}},
+	{"PINPIPE_RAW_RETENTION", "0", "how long raw and rejected days are kept once a run curated them, such as 90d or 2160h (0: forever); older ones are removed by the late-data check", func(c *Config, v string) error {
+		d, err := dayDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("want 0 (keep forever) or a duration such as 90d, 30d or 720h, got %q", v)
+		}
+		c.RawRetention = d
+		return nil
+	}},
 	{"PINPIPE_LANDING_MAX_RECORDS", "10000", "raw-zone object size in records", intSetter(func(c *Config, n int) { c.LandingMaxRecords = n })},
 	{"PINPIPE_LANDING_INTERVAL", "60s", "longest wait before a raw-zone object is written", durSetter(func(c *Config, d time.Duration) { c.LandingInterval = d })},
 	{"PINPIPE_STREAM_MAX_RECORDS", "5000", "stream micro-batch size in records", intSetter(func(c *Config, n int) { c.StreamMaxRecords = n })},
@@ -245,6 +276,9 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	if abs, err := filepath.Abs(c.DataDir); err == nil {
 		c.DataDir = abs
 	}
+	if keep := time.Duration(c.LateLookback+1) * 24 * time.Hour; c.RawRetention > 0 && c.RawRetention < keep {
+		return nil, nil, fmt.Errorf("config: PINPIPE_RAW_RETENTION (%s) must be at least PINPIPE_LATE_LOOKBACK + 1 days (%dd): the late-data check may still re-run those days, and a re-run needs the day's raw zone", c.RawRetention, c.LateLookback+1)
+	}
 	if c.S3Endpoint != "" && (c.AWSAccessKeyID == "" || c.AWSSecretKey == "") {
 		return nil, nil, errors.New("config: PINPIPE_S3_ENDPOINT is set but AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is not; set both to the S3 server's credentials")
 	}
@@ -310,6 +344,19 @@ func durSetter(f func(*Config, time.Duration)) func(*Config, string) error {
 		f(c, d)
 		return nil
 	}
+}
+
+// dayDuration reads a duration as time.ParseDuration does, or a whole
+// number of days written as "90d"; "0" is zero.
+func dayDuration(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 100*366 {
+			return 0, fmt.Errorf("bad number of days %q", v)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
 }
 
 // validHosts checks each entry is "*", a host name or IP, or one of those

@@ -4,9 +4,16 @@ import "time"
 
 // Run triggers: what started a run of the daily batch job.
 const (
-	TriggerSchedule = "schedule"
-	TriggerAPI      = "api"
-	TriggerCLI      = "cli"
+	TriggerSchedule = "schedule" // the daily schedule, once the day was complete
+	TriggerAPI      = "api"      // POST /batch/runs (one day or a backfill's day)
+	TriggerCLI      = "cli"      // pinpipe batch (one day or a backfill's day)
+	// TriggerLateData is a re-run of a curated day whose raw zone gained
+	// records after its newest committed run (the day was stale).
+	TriggerLateData = "late-data"
+	// TriggerCompleted is the run of a day whose scheduled run did not
+	// happen (it gave up waiting for the day to be complete, or no
+	// instance was up), started once the day is complete.
+	TriggerCompleted = "completed"
 )
 
 // Run statuses. A run is queued until it holds its day, running until the

@@ -91,7 +91,13 @@ func (p *Pipeline) openBatch(ctx context.Context, cron string) (*batch.Service, 
 	})
 	p.opts.Checks = append(p.opts.Checks, server.Check{Name: "cassandra", Embedded: embedded, Check: store.Check})
 	job := &batch.Job{Lake: p.Lake, Store: store, Log: log}
-	svc := batch.NewService(batch.ServiceOptions{Job: job, Cron: cron, Log: log, Metrics: m})
+	o := batch.ServiceOptions{Job: job, Cron: cron, Log: log, Metrics: m,
+		Wait: cfg.BatchWait, Concurrency: cfg.BatchConcurrency, LateLookback: cfg.LateLookback, RawRetention: cfg.RawRetention}
+	if cron != "" {
+		// The serving pinpipe checks for late data; `pinpipe batch` does not.
+		o.LateCheck = cfg.LateCheckInterval
+	}
+	svc := batch.NewService(o)
 	return svc, job, nil
 }
 

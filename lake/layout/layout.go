@@ -73,6 +73,16 @@ func RejectedKey(dt, run string) string {
 	return Rejected.DayPrefix(dt) + run + parquetExt
 }
 
+// ExpiredKey returns the marker raw-zone retention leaves in a day whose
+// raw objects it removed after the day was curated:
+// raw/dt=YYYY-MM-DD/_expired. A day with the marker can no longer be run
+// again (its curated day stays); Parse reads the key as Kind Other, and
+// readers of the raw zone skip it, as its name is no raw part.
+func ExpiredKey(dt string) string { return Raw.DayPrefix(dt) + ExpiredName }
+
+// ExpiredName is the last path segment of ExpiredKey.
+const ExpiredName = "_expired"
+
 const (
 	partPrefix   = "part-"
 	commitPrefix = "_committed-"
