@@ -29,8 +29,11 @@ type LandingOptions struct {
 	Lake       *lake.Store
 	MaxRecords int           // PINPIPE_LANDING_MAX_RECORDS
 	Interval   time.Duration // PINPIPE_LANDING_INTERVAL
-	Log        *slog.Logger  // nil: slog.Default()
-	Registry   prometheus.Registerer
+	// Flush, when set, stores the open batches at once when asked
+	// (see Barrier); nil: they close at MaxRecords or Interval only.
+	Flush    *consume.Flush
+	Log      *slog.Logger // nil: slog.Default()
+	Registry prometheus.Registerer
 }
 
 // RunLanding lands the topic in the raw zone until ctx ends: each batch of a
@@ -65,6 +68,7 @@ func runLanding(ctx context.Context, o LandingOptions, wrap func(consume.Handler
 		Group:       o.Group,
 		MaxRecords:  o.MaxRecords,
 		MaxWait:     o.Interval,
+		Flush:       o.Flush,
 		StartOffset: l.startOffset,
 		Lag:         consume.NewLag(l.onLag),
 		Store:       retry.Forever,

@@ -14,6 +14,7 @@ import (
 	"pinpipe/batch/cassandra"
 	"pinpipe/batch/standin"
 	"pinpipe/config"
+	"pinpipe/consume"
 	"pinpipe/lake"
 	"pinpipe/server"
 )
@@ -24,8 +25,12 @@ import (
 // the serving reads and the run history, with the api or the batch role.
 func (p *Pipeline) startBatch(ctx context.Context, roles config.Roles) error {
 	cfg := p.Config
+	var flush *consume.Flush
+	if roles.Has(config.RoleLanding) {
+		flush = &consume.Flush{}
+	}
 	if roles.Has(config.RoleAPI) || roles.Has(config.RoleBatch) {
-		svc, _, err := p.openBatch(ctx, p.Config.BatchCron)
+		svc, _, err := p.openBatch(ctx, p.Config.BatchCron, p.barrier(flush))
 		if err != nil {
 			return err
 		}
@@ -44,19 +49,38 @@ func (p *Pipeline) startBatch(ctx context.Context, roles config.Roles) error {
 	p.goLane("landing", func() error {
 		return batch.RunLanding(ctx, batch.LandingOptions{
 			Brokers: p.Brokers, Topic: cfg.Topic, Group: cfg.GroupPrefix + "-landing", Lake: p.Lake,
-			MaxRecords: cfg.LandingMaxRecords, Interval: cfg.LandingInterval, Log: p.Log, Registry: p.Registry,
+			MaxRecords: cfg.LandingMaxRecords, Interval: cfg.LandingInterval, Flush: flush, Log: p.Log, Registry: p.Registry,
 		})
 	})
 	return nil
+}
+
+// barrier returns the flush barrier of on-demand runs: it asks flush (the
+// in-process landing's; nil without the landing role) to store its open
+// batches and waits up to twice PINPIPE_LANDING_INTERVAL for the raw zone
+// to hold the topic up to its end offsets, so a landing in another
+// instance, which closes its batches within that interval, is waited for
+// too. Returns nil when no Kafka is known to this process (the embedded
+// broker lives only in a serving pinpipe).
+func (p *Pipeline) barrier(flush *consume.Flush) *batch.Barrier {
+	brokers := p.Brokers
+	if len(brokers) == 0 {
+		brokers = p.Config.KafkaBrokers
+	}
+	if len(brokers) == 0 || p.Lake == nil {
+		return nil
+	}
+	return &batch.Barrier{Brokers: brokers, Topic: p.Config.Topic, Lake: p.Lake, Flush: flush,
+		Timeout: 2 * p.Config.LandingInterval}
 }
 
 // openBatch opens the serving store — Cassandra, or the embedded stand-in
 // under <data dir>/cassandra when PINPIPE_CASSANDRA_HOSTS is unset — to be
 // closed after the lanes stop, adds its readiness check ("cassandra"), and
 // returns the daily job over it and p.Lake, and the job's run control on
-// schedule cron ("" for none). Returns an error naming Cassandra when it
+// schedule cron ("" for none) with barrier before on-demand runs (nil: none). Returns an error naming Cassandra when it
 // cannot be reached.
-func (p *Pipeline) openBatch(ctx context.Context, cron string) (*batch.Service, *batch.Job, error) {
+func (p *Pipeline) openBatch(ctx context.Context, cron string, barrier *batch.Barrier) (*batch.Service, *batch.Job, error) {
 	cfg := p.Config
 	m := batch.NewJobMetrics(p.Registry)
 	log := p.Log.With(slog.String("lane", "batch"))
@@ -91,7 +115,7 @@ func (p *Pipeline) openBatch(ctx context.Context, cron string) (*batch.Service, 
 	})
 	p.opts.Checks = append(p.opts.Checks, server.Check{Name: "cassandra", Embedded: embedded, Check: store.Check})
 	job := &batch.Job{Lake: p.Lake, Store: store, Log: log}
-	svc := batch.NewService(batch.ServiceOptions{Job: job, Cron: cron, Log: log, Metrics: m})
+	svc := batch.NewService(batch.ServiceOptions{Job: job, Cron: cron, Log: log, Metrics: m, Barrier: barrier})
 	return svc, job, nil
 }
 
@@ -119,7 +143,7 @@ func OpenBatch(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *p
 	if err := p.startLake(ctx); err != nil {
 		return nil, err
 	}
-	svc, job, err := p.openBatch(ctx, "")
+	svc, job, err := p.openBatch(ctx, "", p.barrier(nil))
 	if err != nil {
 		return nil, err
 	}
