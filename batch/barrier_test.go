@@ -31,7 +31,7 @@ func TestBarrierFailsNamingThePartitionsBehind(t *testing.T) {
 func TestBarrierWaitsForALandingElsewhere(t *testing.T) {
 	e := newLandingEnv(t)
 	e.produce(nil, e.pins(40, time.Time{})...)
-	e.start(1000, time.Second, nil, nil)
+	e.start(1000, time.Second, nil, landingHooks{})
 	b := &Barrier{Brokers: e.brokers, Topic: e.topic, Lake: e.lake, Timeout: 90 * time.Second}
 	testenv.Must(t, b.Wait(context.Background()))
 	objs, err := RawObjects(context.Background(), e.lake, "")
