@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"pinpipe/broker"
 	"pinpipe/consume"
 	"pinpipe/lake"
@@ -16,10 +14,11 @@ import (
 )
 
 // Barrier makes an on-demand run include everything the topic held when
-// the run was asked for: Wait reads the topic's end offsets, then waits
-// until the raw zone holds every partition up to its end. The landing's
-// progress is read from the raw objects' names (layout.RawKey), so the
-// landing may run in this process or in another instance of the cluster.
+// the run was asked for: Wait reads the topic's end offsets from the
+// partitions' leaders, then waits until every partition's landing
+// checkpoint (see Checkpoint) is past its end. The checkpoints are in the
+// lake, so the landing may run in this process or in another instance of
+// the cluster.
 type Barrier struct {
 	Brokers []string
 	Topic   string
@@ -30,8 +29,11 @@ type Barrier struct {
 	Flush *consume.Flush
 	// Timeout bounds the wait; past it Wait fails (see Wait).
 	Timeout time.Duration
-	// Poll is how often the raw zone is listed; 0: 200 ms.
+	// Poll is how often the checkpoints are read; 0: 200 ms.
 	Poll time.Duration
+	// Offsets reads the end offsets; nil: a broker.Offsets of Brokers for
+	// each Wait.
+	Offsets *broker.Offsets
 }
 
 // Wait returns nil once the raw zone holds, for every partition of the
@@ -76,7 +78,7 @@ func (b *Barrier) Wait(parent context.Context) error {
 // timedOut describes a barrier that ran out of time.
 func (b *Barrier) timedOut(behind map[int][2]int64, err error) error {
 	if len(behind) == 0 && err != nil {
-		return pin.Errorf(pin.EUNAVAILABLE, "The raw zone could not be listed within %s to see what the landing stored: %v. Check GET /readyz, then start the run again.", b.Timeout, err)
+		return pin.Errorf(pin.EUNAVAILABLE, "The landing's checkpoints could not be read within %s to see what it stored: %v. Check GET /readyz, then start the run again.", b.Timeout, err)
 	}
 	parts := slices.Sorted(func(yield func(int) bool) {
 		for p := range behind {
@@ -97,47 +99,40 @@ func (b *Barrier) timedOut(behind map[int][2]int64, err error) error {
 // endOffsets returns each partition's end offset, leaving out partitions
 // whose records Kafka no longer keeps (first offset = end offset).
 func (b *Barrier) endOffsets(ctx context.Context) (map[int]int64, error) {
-	parts, err := broker.TopicPartitions(ctx, b.Brokers, b.Topic)
+	o := b.Offsets
+	if o == nil {
+		o = broker.NewOffsets(b.Brokers)
+		defer o.Close()
+	}
+	offs, err := o.Read(ctx, b.Topic)
 	if err != nil {
 		return nil, err
 	}
-	var reqs []kafka.OffsetRequest
-	for _, p := range parts {
-		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
-	}
-	client := &kafka.Client{Addr: kafka.TCP(b.Brokers...), Timeout: 10 * time.Second}
-	offs, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{b.Topic: reqs}})
-	if err != nil {
-		return nil, fmt.Errorf("list offsets: %w", err)
-	}
 	ends := map[int]int64{}
-	for _, o := range offs.Topics[b.Topic] {
-		if o.Error != nil {
-			return nil, fmt.Errorf("offsets of partition %d: %w", o.Partition, o.Error)
-		}
-		if o.LastOffset > max(o.FirstOffset, 0) {
-			ends[o.Partition] = o.LastOffset
+	for p, off := range offs {
+		if off.End > off.First {
+			ends[p] = off.End
 		}
 	}
 	return ends, nil
 }
 
-// behind lists the raw zone and returns the partitions not stored up to
-// their end, each with the offset stored up to (one past its last landed
-// record) and its end.
+// behind reads the checkpoints of the partitions in ends and returns those
+// not stored up to their end, each with the offset stored up to (its
+// checkpoint's Next, 0 without one) and its end.
 func (b *Barrier) behind(ctx context.Context, ends map[int]int64) (map[int][2]int64, error) {
-	objs, err := RawObjects(ctx, b.Lake, "")
+	parts := make([]int, 0, len(ends))
+	for p := range ends {
+		parts = append(parts, p)
+	}
+	cps, err := ReadCheckpoints(ctx, b.Lake, b.Topic, parts)
 	if err != nil {
 		return nil, err
 	}
-	stored := map[int]int64{}
-	for _, o := range objs {
-		stored[o.Partition] = max(stored[o.Partition], o.Last+1)
-	}
 	out := map[int][2]int64{}
 	for p, end := range ends {
-		if stored[p] < end {
-			out[p] = [2]int64{stored[p], end}
+		if next := cps[p].Next; next < end {
+			out[p] = [2]int64{next, end}
 		}
 	}
 	return out, nil
