@@ -31,6 +31,10 @@ type landingEnv struct {
 	topic   string
 	group   string
 	lake    *lake.Store
+	s3      lake.Options
+	// landLake, when set, is the landing's own way to the bucket (through
+	// a proxy the test can cut); nil: lake.
+	landLake *lake.Store
 	// transport is the test's own: kafka-go's shared default caches the
 	// metadata of a shared real broker and then reports a topic created
 	// after that as unknown.
@@ -41,12 +45,13 @@ type landingEnv struct {
 
 func newLandingEnv(t *testing.T) *landingEnv {
 	brokers, topic := testenv.Kafka(t)
-	s, err := lake.Open(context.Background(), testenv.S3(t))
+	opts := testenv.S3(t)
+	s, err := lake.Open(context.Background(), opts)
 	testenv.Must(t, err)
 	tr := &kafka.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &landingEnv{t: t, brokers: brokers, topic: topic, group: testenv.Name("landing-"),
-		lake: s, transport: tr, sent: map[string]string{}, gen: synth.New(7)}
+		lake: s, s3: opts, transport: tr, sent: map[string]string{}, gen: synth.New(7)}
 }
 
 // pins returns n synthetic pins as messages keyed by unique_id, stamped at ts
@@ -87,8 +92,12 @@ func (e *landingEnv) produce(bal kafka.Balancer, msgs ...kafka.Message) {
 func (e *landingEnv) start(maxRecords int, interval time.Duration, reg prometheus.Registerer, hooks landingHooks) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	store := e.lake
+	if e.landLake != nil {
+		store = e.landLake
+	}
 	go func() {
-		done <- runLanding(ctx, LandingOptions{Brokers: e.brokers, Topic: e.topic, Group: e.group, Lake: e.lake,
+		done <- runLanding(ctx, LandingOptions{Brokers: e.brokers, Topic: e.topic, Group: e.group, Lake: store,
 			MaxRecords: maxRecords, Interval: interval, Log: testenv.Log(e.t), Registry: reg}, hooks)
 	}()
 	var once sync.Once

@@ -36,6 +36,10 @@ type ServiceOptions struct {
 	// cli), so the run includes every pin accepted before it was asked
 	// for; a barrier that fails fails the run.
 	Barrier *Barrier
+	// Completeness, when set, says whether the raw zone holds the whole
+	// of a day (see NewCompleteness); nil when no Kafka is known to this
+	// process.
+	Completeness Completeness
 }
 
 // Service is run control for the daily job, like Airflow's: it starts runs

@@ -13,6 +13,7 @@ import (
 	"pinpipe/batch"
 	"pinpipe/batch/cassandra"
 	"pinpipe/batch/standin"
+	"pinpipe/broker"
 	"pinpipe/config"
 	"pinpipe/consume"
 	"pinpipe/lake"
@@ -30,7 +31,7 @@ func (p *Pipeline) startBatch(ctx context.Context, roles config.Roles) error {
 		flush = &consume.Flush{}
 	}
 	if roles.Has(config.RoleAPI) || roles.Has(config.RoleBatch) {
-		svc, _, err := p.openBatch(ctx, p.Config.BatchCron, p.barrier(flush))
+		svc, _, err := p.openBatch(ctx, p.Config.BatchCron, flush)
 		if err != nil {
 			return err
 		}
@@ -55,32 +56,46 @@ func (p *Pipeline) startBatch(ctx context.Context, roles config.Roles) error {
 	return nil
 }
 
-// barrier returns the flush barrier of on-demand runs: it asks flush (the
+// landingProgress returns what the batch lane reads of the landing's
+// progress: the flush barrier of on-demand runs, which asks flush (the
 // in-process landing's; nil without the landing role) to store its open
-// batches and waits up to twice PINPIPE_LANDING_INTERVAL for the raw zone
-// to hold the topic up to its end offsets, so a landing in another
+// batches and waits up to twice PINPIPE_LANDING_INTERVAL for the
+// checkpoints to reach the topic's end offsets, so a landing in another
 // instance, which closes its batches within that interval, is waited for
-// too. Returns nil when no Kafka is known to this process (the embedded
-// broker lives only in a serving pinpipe).
-func (p *Pipeline) barrier(flush *consume.Flush) *batch.Barrier {
+// too; and the completeness of days (PINPIPE_LATE_GRACE), whose watermark
+// goes to the registry. Both read the end offsets from the partitions'
+// leaders through one reader, closed with the pipeline. Returns nils when
+// no Kafka is known to this process (the embedded broker lives only in a
+// serving pinpipe).
+func (p *Pipeline) landingProgress(flush *consume.Flush) (*batch.Barrier, batch.Completeness) {
 	brokers := p.Brokers
 	if len(brokers) == 0 {
 		brokers = p.Config.KafkaBrokers
 	}
 	if len(brokers) == 0 || p.Lake == nil {
-		return nil
+		return nil, nil
 	}
-	return &batch.Barrier{Brokers: brokers, Topic: p.Config.Topic, Lake: p.Lake, Flush: flush,
-		Timeout: 2 * p.Config.LandingInterval}
+	offsets := broker.NewOffsets(brokers)
+	p.onClose(func(context.Context) error { offsets.Close(); return nil })
+	barrier := &batch.Barrier{Brokers: brokers, Topic: p.Config.Topic, Lake: p.Lake, Flush: flush,
+		Timeout: 2 * p.Config.LandingInterval, Offsets: offsets}
+	var reg prometheus.Registerer
+	if p.Registry != nil {
+		reg = p.Registry
+	}
+	complete := batch.NewCompleteness(batch.CompletenessOptions{Brokers: brokers, Topic: p.Config.Topic, Lake: p.Lake,
+		Grace: p.Config.LateGrace, Offsets: offsets, Registry: reg, Log: p.Log})
+	return barrier, complete
 }
 
 // openBatch opens the serving store — Cassandra, or the embedded stand-in
 // under <data dir>/cassandra when PINPIPE_CASSANDRA_HOSTS is unset — to be
 // closed after the lanes stop, adds its readiness check ("cassandra"), and
 // returns the daily job over it and p.Lake, and the job's run control on
-// schedule cron ("" for none) with barrier before on-demand runs (nil: none). Returns an error naming Cassandra when it
-// cannot be reached.
-func (p *Pipeline) openBatch(ctx context.Context, cron string, barrier *batch.Barrier) (*batch.Service, *batch.Job, error) {
+// schedule cron ("" for none), with the landing's progress (see
+// landingProgress; flush is the in-process landing's, or nil). Returns an
+// error naming Cassandra when it cannot be reached.
+func (p *Pipeline) openBatch(ctx context.Context, cron string, flush *consume.Flush) (*batch.Service, *batch.Job, error) {
 	cfg := p.Config
 	m := batch.NewJobMetrics(p.Registry)
 	log := p.Log.With(slog.String("lane", "batch"))
@@ -115,7 +130,9 @@ func (p *Pipeline) openBatch(ctx context.Context, cron string, barrier *batch.Ba
 	})
 	p.opts.Checks = append(p.opts.Checks, server.Check{Name: "cassandra", Embedded: embedded, Check: store.Check})
 	job := &batch.Job{Lake: p.Lake, Store: store, Log: log}
-	svc := batch.NewService(batch.ServiceOptions{Job: job, Cron: cron, Log: log, Metrics: m, Barrier: barrier})
+	barrier, complete := p.landingProgress(flush)
+	svc := batch.NewService(batch.ServiceOptions{Job: job, Cron: cron, Log: log, Metrics: m, Barrier: barrier,
+		Completeness: complete})
 	return svc, job, nil
 }
 
@@ -143,7 +160,7 @@ func OpenBatch(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *p
 	if err := p.startLake(ctx); err != nil {
 		return nil, err
 	}
-	svc, job, err := p.openBatch(ctx, "", p.barrier(nil))
+	svc, job, err := p.openBatch(ctx, "", nil)
 	if err != nil {
 		return nil, err
 	}
