@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 
 	"pinpipe/consume"
@@ -315,6 +316,35 @@ func (l *lander) startOffset(ctx context.Context, partition int, committed int64
 	l.log.Info("resuming after the partition's checkpoint, past the committed offset",
 		slog.Int("partition", partition), slog.Int64("committed", committed), slog.Int64("from", cp.Next))
 	return cp.Next, nil
+}
+
+// Resume finds, for each partition in committed (the group's committed
+// offsets, kafka.FirstOffset for none), where a landing of topic in s
+// resumes it, exactly as on assignment and at the same moment for all:
+// from the checkpoints, settling pending objects and writing the
+// checkpoints it settled or made from a listing. It is the landing's whole
+// resume cost, for measuring it (bench/landing). Returns the first error.
+func Resume(ctx context.Context, s *lake.Store, topic string, committed map[int]int64, log *slog.Logger) (map[int]int64, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	l := &lander{lake: s, topic: topic, log: log, m: newLandingMetrics(nil), progress: map[int]Checkpoint{}}
+	g, gctx := errgroup.WithContext(ctx)
+	var mu sync.Mutex
+	out := make(map[int]int64, len(committed))
+	for p, c := range committed {
+		g.Go(func() error {
+			from, err := l.startOffset(gctx, p, c)
+			mu.Lock()
+			out[p] = from
+			mu.Unlock()
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // fromListing makes partition's checkpoint from a listing of the whole raw
