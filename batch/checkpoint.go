@@ -65,7 +65,9 @@ func ReadCheckpoint(ctx context.Context, s *lake.Store, topic string, partition 
 		return Checkpoint{}, fmt.Errorf("landing: read checkpoint: %w", err)
 	}
 	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, 1<<20))
+	// Only the landing writes it; its size is bounded by the objects of
+	// one batch (a few, unless records alternate between days).
+	b, err := io.ReadAll(body)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("landing: read checkpoint %s: %w", key, err)
 	}
