@@ -34,6 +34,10 @@ type ServiceOptions struct {
 	// Clock drives the schedule, the wait for completeness and the
 	// late-data checker; nil: the real clock. Tests pass a fake.
 	Clock clockwork.Clock
+	// Barrier, when set, runs before each on-demand run (trigger api or
+	// cli), so the run includes every pin accepted before it was asked
+	// for; a barrier that fails fails the run.
+	Barrier *Barrier
 
 	// Completeness tells when a day's raw zone is whole. nil: a day is
 	// complete as soon as it is over (its end has passed).
@@ -230,7 +234,9 @@ func (s *Service) begin(ctx context.Context, date, trigger string, background bo
 	if today := s.now().Format(time.DateOnly); d.Format(time.DateOnly) > today {
 		return Run{}, pin.Errorf(pin.EINVALID, "The date %s is in the future (today is %s UTC); there are no pins for it yet.", date, today)
 	}
-	if err := s.checkRawDay(ctx, date); err != nil {
+	// Today's pins may all still be in the landing's open batches; the
+	// barrier brings them, and the run fails if it brings none.
+	if err := s.checkRawDay(ctx, date); err != nil && !s.barrierMayLand(date, trigger, err) {
 		return Run{}, err
 	}
 	s.mu.Lock()
@@ -254,6 +260,14 @@ func (s *Service) begin(ctx context.Context, date, trigger string, background bo
 		s.wg.Add(1)
 	}
 	return run, nil
+}
+
+// barrierMayLand reports whether a run for date that checkRawDay refused
+// with err may still find raw pins after its barrier: an on-demand run for
+// today with a barrier set.
+func (s *Service) barrierMayLand(date, trigger string, err error) bool {
+	return s.o.Barrier != nil && trigger != TriggerSchedule && pin.ErrorCode(err) == pin.ENOTFOUND &&
+		date == time.Now().UTC().Format(time.DateOnly)
 }
 
 // checkRawDay returns ENOTFOUND when the raw zone holds no object for
@@ -286,6 +300,16 @@ func (s *Service) execute(ctx context.Context, run Run, progress func(Progress))
 	s.savePending(ctx)
 	s.save(ctx, run)
 	log := s.o.Log.With(slog.String("run", run.ID), slog.String("dt", run.Date), slog.String("trigger", run.Trigger))
+	if s.o.Barrier != nil && run.Trigger != TriggerSchedule {
+		began := time.Now()
+		if err := s.o.Barrier.Wait(ctx); err != nil {
+			return s.end(ctx, run, JobResult{}, err, log)
+		}
+		log.Info("batch: the raw zone holds everything accepted before the run", slog.Duration("waited", time.Since(began)))
+		if err := s.checkRawDay(ctx, run.Date); err != nil {
+			return s.end(ctx, run, JobResult{}, err, log)
+		}
+	}
 	select {
 	case s.slot <- struct{}{}:
 		defer func() { <-s.slot }()
@@ -299,6 +323,8 @@ func (s *Service) execute(ctx context.Context, run Run, progress func(Progress))
 	defer unlock()
 	now := time.Now().UTC()
 	run.Status, run.StartedAt = StatusRunning, &now
+	// A day not over when its run starts can still gain pins.
+	run.Complete = run.Date < now.Format(time.DateOnly)
 	s.save(ctx, run)
 	log.Info("batch: run started")
 	res, err := s.runJob(ctx, run, progress)

@@ -57,6 +57,10 @@ type Config struct {
 	RawRetention      time.Duration // raw and rejected days older than this are removed once curated; 0 keeps them
 	LandingMaxRecords int
 	LandingInterval   time.Duration
+	// LateGrace is how long after a day's end records stamped that day may
+	// still arrive: the day is complete only once the landing stored past
+	// its end plus this.
+	LateGrace time.Duration
 
 	StreamMaxRecords int
 	StreamInterval   time.Duration
@@ -193,6 +197,7 @@ var settings = []setting{
 	}},
 	{"PINPIPE_LANDING_MAX_RECORDS", "10000", "raw-zone object size in records", intSetter(func(c *Config, n int) { c.LandingMaxRecords = n })},
 	{"PINPIPE_LANDING_INTERVAL", "60s", "longest wait before a raw-zone object is written", durSetter(func(c *Config, d time.Duration) { c.LandingInterval = d })},
+	{"PINPIPE_LATE_GRACE", "10m", "how long after a UTC day ends its records may still arrive; the day is complete once the landing stored past its end plus this", durSetter(func(c *Config, d time.Duration) { c.LateGrace = d })},
 	{"PINPIPE_STREAM_MAX_RECORDS", "5000", "stream micro-batch size in records", intSetter(func(c *Config, n int) { c.StreamMaxRecords = n })},
 	{"PINPIPE_STREAM_INTERVAL", "100ms", "longest wait before a stream micro-batch is written", durSetter(func(c *Config, d time.Duration) { c.StreamInterval = d })},
 	{"PINPIPE_MAX_BODY_BYTES", "16777216", "largest POST /pins body in bytes", func(c *Config, v string) error {

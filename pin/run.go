@@ -28,7 +28,8 @@ const (
 // Run is one execution of the daily batch job for one day (dt), as the run
 // history keeps it and GET /batch/runs answers it. StartedAt is nil until
 // the run holds its day, FinishedAt until it ended; Error is "" unless it
-// failed.
+// failed. Complete is whether the day was over when the run started: a run
+// of a day not over yet holds that day's pins only up to its start.
 type Run struct {
 	ID           string     `json:"id"`
 	Date         string     `json:"date"`
@@ -40,4 +41,5 @@ type Run struct {
 	RowsOut      int64      `json:"rows_out"`
 	RowsRejected int64      `json:"rows_rejected"`
 	Error        string     `json:"error"`
+	Complete     bool       `json:"complete"`
 }
