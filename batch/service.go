@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
@@ -49,6 +50,10 @@ type Service struct {
 	// staleRecheck is how often Serve looks again at unfinished runs a
 	// live run's day lock kept it from marking failed.
 	staleRecheck time.Duration
+
+	// scheduleStopped keeps this instance from bidding for further
+	// firings of the schedule (StopSchedule).
+	scheduleStopped atomic.Bool
 
 	mu     sync.Mutex
 	closed bool
@@ -95,6 +100,7 @@ func (s *Service) Serve(ctx context.Context) error {
 		if locker == nil {
 			locker = ScheduleLocker(s.store, now)
 		}
+		locker = stoppableLocker{Locker: locker, stopped: &s.scheduleStopped}
 		sched, err := gocron.NewScheduler(append(opts, gocron.WithDistributedLocker(locker))...)
 		if err != nil {
 			return fmt.Errorf("batch: scheduler: %w", err)
@@ -123,6 +129,27 @@ func (s *Service) Serve(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// StopSchedule makes this instance bid for no further firing of the
+// schedule, so another instance of the cluster wins them; runs already
+// started go on. A stopping pinpipe calls it as its drain begins: a firing
+// it won then would be interrupted by its own shutdown moments later,
+// which leaves the day without its scheduled run. It cannot be undone.
+func (s *Service) StopSchedule() { s.scheduleStopped.Store(true) }
+
+// stoppableLocker loses every firing once stopped, without asking the
+// cluster, so that the firing stays free for the other instances.
+type stoppableLocker struct {
+	gocron.Locker
+	stopped *atomic.Bool
+}
+
+func (l stoppableLocker) Lock(ctx context.Context, key string) (gocron.Lock, error) {
+	if l.stopped.Load() {
+		return nil, errNotElected
+	}
+	return l.Locker.Lock(ctx, key)
 }
 
 // scheduled starts the daily run for yesterday (UTC).
