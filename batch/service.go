@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
@@ -85,6 +86,10 @@ type Service struct {
 	// live run's day lock kept it from marking failed.
 	staleRecheck time.Duration
 
+	// scheduleStopped keeps this instance from bidding for further
+	// firings of the schedule (StopSchedule).
+	scheduleStopped atomic.Bool
+
 	mu     sync.Mutex
 	closed bool
 	active map[string]string // dt → id of its queued or running run
@@ -139,6 +144,7 @@ func (s *Service) Serve(ctx context.Context) error {
 		if locker == nil {
 			locker = ScheduleLocker(s.store, s.o.Clock.Now)
 		}
+		locker = stoppableLocker{Locker: locker, stopped: &s.scheduleStopped}
 		sched, err := gocron.NewScheduler(gocron.WithLocation(time.UTC), gocron.WithClock(s.o.Clock), gocron.WithDistributedLocker(locker))
 		if err != nil {
 			return fmt.Errorf("batch: scheduler: %w", err)
@@ -174,6 +180,27 @@ func (s *Service) Serve(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// StopSchedule makes this instance bid for no further firing of the
+// schedule, so another instance of the cluster wins them; runs already
+// started go on. A stopping pinpipe calls it as its drain begins: a firing
+// it won then would be interrupted by its own shutdown moments later,
+// which leaves the day without its scheduled run. It cannot be undone.
+func (s *Service) StopSchedule() { s.scheduleStopped.Store(true) }
+
+// stoppableLocker loses every firing once stopped, without asking the
+// cluster, so that the firing stays free for the other instances.
+type stoppableLocker struct {
+	gocron.Locker
+	stopped *atomic.Bool
+}
+
+func (l stoppableLocker) Lock(ctx context.Context, key string) (gocron.Lock, error) {
+	if l.stopped.Load() {
+		return nil, errNotElected
+	}
+	return l.Locker.Lock(ctx, key)
 }
 
 // Close stops accepting runs, interrupts the running one and waits for it.

@@ -31,6 +31,21 @@ type metrics struct {
 	failed   prometheus.Counter
 }
 
+// The producer's retries of a batch: kafka-go waits attempt² × backoffMin,
+// at most backoffMax, before attempt number attempt, so failoverAttempts
+// attempts span FailoverWait.
+const (
+	backoffMin       = 100 * time.Millisecond
+	backoffMax       = time.Second
+	failoverAttempts = 18
+)
+
+// FailoverWait is about how long a write keeps retrying a partition that
+// has no reachable leader before POST /pins answers 503: longer than a
+// Kafka cluster takes to replace a dead leader (its session timeout, 9 s
+// by default, then the election).
+const FailoverWait = 15 * time.Second
+
 // NewProducer returns a Producer for topic on brokers, registering its
 // metrics with reg. Nothing is dialled until the first Produce.
 func NewProducer(brokers []string, topic string, reg prometheus.Registerer) *Producer {
@@ -48,16 +63,25 @@ func NewProducer(brokers []string, topic string, reg prometheus.Registerer) *Pro
 			BatchSize:    2000,
 			BatchBytes:   64 << 20,
 			BatchTimeout: time.Millisecond,
-			MaxAttempts:  3,
-			WriteTimeout: 10 * time.Second,
-			ReadTimeout:  10 * time.Second,
+			// A partition whose leader died cannot be written until the
+			// cluster fences the broker and elects another leader (Kafka's
+			// broker.session.timeout.ms, 9 s by default) and the producer
+			// learns of it: retry for longer than that, so losing one broker
+			// of a replicated cluster is a delay, not a 503.
+			MaxAttempts:     failoverAttempts,
+			WriteBackoffMin: backoffMin,
+			WriteBackoffMax: backoffMax,
+			WriteTimeout:    10 * time.Second,
+			ReadTimeout:     10 * time.Second,
 			// Snappy: cheap on CPU, which is what a 2-core box runs out of
 			// first; lz4 here cost a quarter of the ingest path.
 			Compression: kafka.Snappy,
 			// A transport of its own: the shared default caches topic
 			// metadata, so a topic created after it first looked would stay
 			// unknown to this producer for a while.
-			Transport: &kafka.Transport{MetadataTopics: []string{topic}},
+			// It also looks up the leaders every second at most, so a
+			// new leader is found soon after the election.
+			Transport: &kafka.Transport{MetadataTopics: []string{topic}, MetadataTTL: time.Second},
 		},
 		m: metrics{
 			accepted: f.NewCounter(prometheus.CounterOpts{Name: "pinpipe_ingest_pins_accepted_total", Help: "Pins acknowledged by Kafka."}),
@@ -74,8 +98,9 @@ func NewProducer(brokers []string, topic string, reg prometheus.Registerer) *Pro
 
 // Produce writes every record and returns once Kafka acknowledged all of
 // them. The record timestamp is now: it decides the pin's day (dt).
-// Returns an *pin.Error with code EUNAVAILABLE when Kafka did not
-// acknowledge them; some may have been written, and a retry is safe because
+// A partition without a reachable leader is retried for about
+// FailoverWait. Returns an *pin.Error with code EUNAVAILABLE when Kafka did
+// not acknowledge them by then; some may have been written, and a retry is safe because
 // every lane keeps one row per unique_id.
 func (p *Producer) Produce(ctx context.Context, recs []pin.Record) error {
 	now := time.Now()

@@ -37,6 +37,7 @@ func (p *Pipeline) startBatch(ctx context.Context, roles config.Roles) error {
 		}
 		p.opts.Batch, p.opts.Serving = svc, svc
 		if roles.Has(config.RoleBatch) {
+			p.schedule = svc
 			p.goLane("batch", func() error { return svc.Serve(ctx) })
 		} else {
 			// Reads only: the server refuses POST /batch/runs without the
