@@ -6,9 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -214,6 +217,17 @@ func TestLoadSkipInvalidPostsTheGoodPinsAndKeepsTheBadAside(t *testing.T) {
 	code, out, errOut = run(t, vars, "load", "--quiet", "--skip-invalid", path)
 	if code != 1 || !strings.Contains(errOut, "refused the API key (401") || !strings.Contains(out, "rejected 0,") {
 		t.Fatalf("load without the key: exit %d, stdout %q, stderr %q; want 1, the 401 named, and no pin counted as rejected", code, out, errOut)
+	}
+
+	// The server says which build it is.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+live.Addr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	testenv.Must(t, err)
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`(?m)^pinpipe_build_info\{commit="[^"]+",go="go1\.[^"]+",version="[^"]+"\} 1$`).Match(metrics) {
+		t.Errorf("/metrics lacks pinpipe_build_info{version,commit,go} 1")
 	}
 
 	// emulate never sends more than rate × duration.
