@@ -110,7 +110,7 @@ func TestBatchCommandBackfillsARangeOneRunPerDay(t *testing.T) {
 		t.Fatalf("a range of 489 days: exit %d, stderr %q; want 1 and the bound", code, stderr.String())
 	}
 	stderr.Reset()
-	if code := cmd.Main(context.Background(), env, []string{"batch", "--from", "2024-05-01", "--quiet"}); code != 1 || !strings.Contains(stderr.String(), "both --from and --to") {
-		t.Fatalf("--from without --to: exit %d, stderr %q; want 1 saying how to give a range", code, stderr.String())
+	if code := cmd.Main(context.Background(), env, []string{"batch", "--from", "2024-05-01", "--quiet"}); code != 2 || !strings.Contains(stderr.String(), "both --from and --to") {
+		t.Fatalf("--from without --to: exit %d, stderr %q; want 2 (usage) saying how to give a range", code, stderr.String())
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"github.com/spf13/pflag"
 )
 
 // Config is everything pinpipe reads from its environment. The only other
@@ -264,30 +265,59 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c, err := resolve(getenv, func(env string) (string, bool) { return *values[env], set[Flag(env)] })
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, fs.Args(), nil
+}
 
+// Bind registers a --flag per setting on fs, a pflag set such as a cobra
+// command's, with the setting's default and its environment variable in
+// the help; hidden hides them from the help (a command that reads the
+// settings but points to `pinpipe serve --help` for them). Call the
+// returned function once fs is parsed: it reads the configuration as Load
+// does (flag over environment over default) and returns an error naming
+// the setting when a value is invalid.
+func Bind(fs *pflag.FlagSet, hidden bool) func(getenv func(string) string) (*Config, error) {
+	values := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		values[s.env] = fs.String(Flag(s.env), s.def, fmt.Sprintf("%s (env %s)", s.usage, s.env))
+		if hidden {
+			_ = fs.MarkHidden(Flag(s.env))
+		}
+	}
+	return func(getenv func(string) string) (*Config, error) {
+		return resolve(getenv, func(env string) (string, bool) { return *values[env], fs.Changed(Flag(env)) })
+	}
+}
+
+// resolve builds the Config from each setting's default, its environment
+// variable and its flag (flag returns the value and whether it was given).
+func resolve(getenv func(string) string, flag func(env string) (string, bool)) (*Config, error) {
 	c := &Config{}
 	for _, s := range settings {
 		v, from := s.def, "default"
 		if e := getenv(s.env); e != "" {
 			v, from = e, s.env
 		}
-		if set[Flag(s.env)] {
-			v, from = *values[s.env], "--"+Flag(s.env)
+		if fv, ok := flag(s.env); ok {
+			v, from = fv, "--"+Flag(s.env)
 		}
 		if err := s.set(c, strings.TrimSpace(v)); err != nil {
-			return nil, nil, fmt.Errorf("config: %s (from %s): %w", s.env, from, err)
+			return nil, fmt.Errorf("config: %s (from %s): %w", s.env, from, err)
 		}
 	}
 	if abs, err := filepath.Abs(c.DataDir); err == nil {
 		c.DataDir = abs
 	}
 	if keep := time.Duration(c.LateLookback+1) * 24 * time.Hour; c.RawRetention > 0 && c.RawRetention < keep {
-		return nil, nil, fmt.Errorf("config: PINPIPE_RAW_RETENTION (%s) must be at least PINPIPE_LATE_LOOKBACK + 1 days (%dd): the late-data check may still re-run those days, and a re-run needs the day's raw zone", c.RawRetention, c.LateLookback+1)
+		return nil, fmt.Errorf("config: PINPIPE_RAW_RETENTION (%s) must be at least PINPIPE_LATE_LOOKBACK + 1 days (%dd): the late-data check may still re-run those days, and a re-run needs the day's raw zone", c.RawRetention, c.LateLookback+1)
 	}
 	if c.S3Endpoint != "" && (c.AWSAccessKeyID == "" || c.AWSSecretKey == "") {
-		return nil, nil, errors.New("config: PINPIPE_S3_ENDPOINT is set but AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is not; set both to the S3 server's credentials")
+		return nil, errors.New("config: PINPIPE_S3_ENDPOINT is set but AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is not; set both to the S3 server's credentials")
 	}
-	return c, fs.Args(), nil
+	return c, nil
 }
 
 // Usage writes the table of settings: environment variable, flag, default.

@@ -23,6 +23,7 @@ import (
 	"pinpipe/broker"
 	"pinpipe/config"
 	"pinpipe/ingest"
+	"pinpipe/internal/buildinfo"
 	"pinpipe/lake"
 	"pinpipe/server"
 )
@@ -53,6 +54,9 @@ type Pipeline struct {
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Pipeline, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := buildinfo.Register(reg); err != nil {
+		return nil, fmt.Errorf("metrics: register pinpipe_build_info: %w", err)
+	}
 	p := &Pipeline{Config: cfg, Log: log, Registry: reg}
 	// Bind first: a taken address should fail before anything else starts.
 	ln, err := net.Listen("tcp", cfg.Addr)
