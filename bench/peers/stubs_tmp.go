@@ -7,6 +7,5 @@ import (
 
 var errNotYet = errors.New("not measured by this version of bench/peers yet")
 
-func benchBatch(ctx context.Context, e *env, res *results) error  { return errNotYet }
 func benchStream(ctx context.Context, e *env, res *results) error { return errNotYet }
 func benchQuery(ctx context.Context, e *env, res *results) error  { return errNotYet }
