@@ -105,12 +105,12 @@ func benchIngest(ctx context.Context, e *env, res *results) error {
 		for i, s := range []side{c.seed, c.pp} {
 			log.Printf("ingest: %s, %s, %d connections", s.name, c.name, c.conns)
 			_ = load(ctx, s.url, s.ctype, s.bodies, c.conns, e.warmup)
-			cpu0, err := cpuTime(s.p.pid())
+			cpu0, err := treeCPU(s.p.pid())
 			if err != nil {
 				return err
 			}
 			r := load(ctx, s.url, s.ctype, s.bodies, c.conns, e.duration)
-			cpu1, err := cpuTime(s.p.pid())
+			cpu1, err := treeCPU(s.p.pid())
 			if err != nil {
 				return err
 			}

@@ -66,7 +66,7 @@ func main() {
 	flag.StringVar(&o.spark, "spark-memory", "4g", "batch, query: Spark driver memory (local[*] runs in the driver)")
 	flag.IntVar(&o.rate, "stream-rate", 2000, "stream: pins/s produced to Kafka")
 	flag.DurationVar(&o.streamD, "stream-duration", 45*time.Second, "stream: how long the rate is measured (after 10 s unmeasured)")
-	flag.IntVar(&o.runs, "query-runs", 15, "query: measured runs of each query (after one warm-up)")
+	flag.IntVar(&o.runs, "query-runs", 10, "query: measured runs of each query (after one warm-up)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	log.SetPrefix("peers: ")

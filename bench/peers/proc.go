@@ -135,6 +135,53 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / ticks, nil
 }
 
+// treeCPU returns the CPU time of process pid and of every process below it
+// (Spark's JVM runs under the Python driver). A process that ends between the
+// listing and the read is left out.
+func treeCPU(pid int) (time.Duration, error) {
+	total, err := cpuTime(pid)
+	if err != nil {
+		return 0, err
+	}
+	for _, child := range descendants(pid) {
+		if t, err := cpuTime(child); err == nil {
+			total += t
+		}
+	}
+	return total, nil
+}
+
+// descendants returns the IDs of the processes below pid, from /proc.
+func descendants(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	for _, e := range entries {
+		id, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(f) > 1 {
+			parent[id], _ = strconv.Atoi(f[1])
+		}
+	}
+	var out []int
+	for id := range parent {
+		for p := parent[id]; p > 1; p = parent[p] {
+			if p == pid {
+				out = append(out, id)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // waitHTTP polls url until it answers 200, p ends, or timeout passes.
 func waitHTTP(ctx context.Context, p *proc, url string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
