@@ -26,8 +26,9 @@ import (
 	"pinpipe/synth"
 )
 
-// benchBucket is the S3 bucket of the batch and query parts; each run
-// empties the day it uses first, and again at the end.
+// benchBucket is the S3 bucket of the batch and query parts. A batch part
+// empties the day it uses first; the day then stays for the query part (a
+// later -parts query reuses it) until the next batch part.
 const benchBucket = "pinpipe-peers"
 
 // benchBatch lands e.pins raw pins in a day of the raw zone (the real S3, and
