@@ -56,6 +56,7 @@ type metrics struct {
 	failed   prometheus.Counter
 	writes   prometheus.Counter
 	group    prometheus.Histogram
+	pending  prometheus.Gauge
 }
 
 // The producer's retries of a batch: kafka-go waits attempt² × backoffMin,
@@ -106,7 +107,8 @@ func NewProducer(brokers []string, topic string, reg prometheus.Registerer) *Pro
 				Help:    "Time from handing a request's records to the producer to Kafka's acknowledgement of all of them.",
 				Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 			}),
-			writes: f.NewCounter(prometheus.CounterOpts{Name: "pinpipe_ingest_produce_writes_total", Help: "Group writes: each carries the records of every request queued while the previous writes were in flight."}),
+			writes:  f.NewCounter(prometheus.CounterOpts{Name: "pinpipe_ingest_produce_writes_total", Help: "Group writes: each carries the records of every request queued while the previous writes were in flight."}),
+			pending: f.NewGauge(prometheus.GaugeOpts{Name: "pinpipe_ingest_produce_pending_requests", Help: "Requests queued for or in a group write, not yet answered."}),
 			group: f.NewHistogram(prometheus.HistogramOpts{
 				Name:    "pinpipe_ingest_produce_write_requests",
 				Help:    "Requests carried by one group write.",
@@ -123,12 +125,9 @@ func NewProducer(brokers []string, topic string, reg prometheus.Registerer) *Pro
 			Topic:        topic,
 			Balancer:     &kafka.Hash{},
 			RequiredAcks: kafka.RequireAll,
-			// The loop already grouped the records: send them at once. A
-			// group's records of one partition fit one batch (the writer
-			// adds all of a call's records before its timer can cut the
-			// batch). kafka-go allocates BatchSize messages for every
-			// batch, so it is no larger than a group.
-			BatchSize:    groupRecords,
+			// The loop already grouped the records: send them at once.
+			// BatchSize is set per write (see writeLoop). The writer adds
+			// all of a call's records before its timer can cut the batch.
 			BatchBytes:   64 << 20,
 			BatchTimeout: time.Microsecond,
 			// A partition whose leader died cannot be written until the
@@ -180,6 +179,7 @@ func (p *Producer) Produce(ctx context.Context, recs []pin.Record) error {
 		err = errors.New("the producer is shutting down")
 	} else {
 		p.queue = append(p.queue, r)
+		p.m.pending.Inc()
 		p.wake.Signal()
 	}
 	p.mu.Unlock()
@@ -216,6 +216,12 @@ func (p *Producer) writeLoop(w *kafka.Writer) {
 		for _, r := range group {
 			msgs = append(msgs, r.msgs...)
 		}
+		// One batch per partition, however the group spreads over them.
+		// kafka-go allocates BatchSize messages for every batch it starts,
+		// so a fixed large size cost more than the rest of a small write.
+		// Only this goroutine uses w, and kafka-go reads the field inside
+		// WriteMessages, so setting it here is safe.
+		w.BatchSize = len(msgs)
 		// Not the callers' contexts: a group serves many, and one leaving
 		// must not fail the others.
 		err := w.WriteMessages(context.Background(), msgs...)
@@ -232,6 +238,7 @@ func (p *Producer) writeLoop(w *kafka.Writer) {
 			}
 			off += len(r.msgs)
 			r.done <- rerr
+			p.m.pending.Dec()
 		}
 		clear(msgs) // drop the references to the written records
 	}
@@ -275,8 +282,8 @@ func (p *Producer) Rejected(n int) { p.m.rejected.Add(float64(n)) }
 
 // Close refuses further records, writes every request already queued
 // (each caller gets its own result, as always), waits for the writes in
-// flight and closes the connections. Returns the first error closing a
-// writer.
+// flight and closes the connections. Returns the errors closing the
+// writers, joined.
 func (p *Producer) Close() error {
 	p.mu.Lock()
 	p.closed = true
