@@ -133,7 +133,7 @@ func (p *Pipeline) openBatch(ctx context.Context, cron string, flush *consume.Fl
 	job := &batch.Job{Lake: p.Lake, Store: store, Log: log}
 	barrier, complete := p.landingProgress(flush)
 	o := batch.ServiceOptions{Job: job, Cron: cron, Log: log, Metrics: m, Barrier: barrier, Completeness: complete,
-		Wait: cfg.BatchWait, Concurrency: cfg.BatchConcurrency, LateLookback: cfg.LateLookback, RawRetention: cfg.RawRetention}
+		Wait: cfg.BatchWait, Clock: p.clock, Concurrency: cfg.BatchConcurrency, LateLookback: cfg.LateLookback, RawRetention: cfg.RawRetention}
 	if cron != "" {
 		// The serving pinpipe checks for late data; `pinpipe batch` does not.
 		o.LateCheck = cfg.LateCheckInterval
