@@ -15,7 +15,7 @@ type Proxy struct {
 	target string
 	ln     net.Listener
 
-	mu    sync.Mutex
+	mu      sync.Mutex
 	down    bool
 	refused int
 	conns   map[net.Conn]struct{}
