@@ -111,7 +111,10 @@ func (p *Pipeline) openBatch(ctx context.Context, cron string, flush *consume.Fl
 		p.Log.Info("cassandra: using the embedded stand-in tables (set PINPIPE_CASSANDRA_HOSTS for a real cluster)",
 			slog.String("data", s.Path()))
 	} else {
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		// Connecting and each schema statement retry for up to a minute
+		// apiece (cassandra.StartupRetry); a busy cluster changing schemas
+		// for several pinpipes at once may need a few of those minutes.
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		defer cancel()
 		s, err := cassandra.Open(cctx, cassandra.Options{
 			Hosts: cfg.CassandraHosts, Keyspace: cfg.CassandraKeyspace, Log: log, Write: m.ServingWrite,
