@@ -2,9 +2,7 @@ package batch
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -32,12 +30,9 @@ type lakeDay struct {
 }
 
 // readDay lists day dt's raw and curated partitions and, when a run
-// committed the day, reads its marker. A day is stale when a raw object
-// holds offsets past what the committed run read of its partition; for a
-// marker from before runs kept that, when a raw object was stored after
-// the run began (by the run ID's time, a clock of pinpipe against S3's:
-// skew can at worst cost one needless re-run). Returns an error naming
-// the step when S3 does not answer.
+// committed the day, reads its marker; a raw object the run did not read
+// (LateRaw) is late, and makes the day stale. Returns an error naming the
+// step when S3 does not answer.
 func readDay(ctx context.Context, lk *lake.Store, dt string) (lakeDay, error) {
 	d := lakeDay{dt: dt}
 	objs, err := lk.List(ctx, layout.Raw.DayPrefix(dt))
@@ -57,53 +52,29 @@ func readDay(ctx context.Context, lk *lake.Store, dt string) (lakeDay, error) {
 	if err != nil {
 		return d, fmt.Errorf("list the curated zone of %s: %w", dt, err)
 	}
+	var marked time.Time
 	for _, o := range curated {
 		// Readers take a day from its newest committed run; run IDs sort
 		// by start time.
 		if k, ok := layout.Parse(o.Key); ok && k.Kind == layout.Commit && k.Run > d.committed {
-			d.committed = k.Run
+			d.committed, marked = k.Run, o.LastModified
 		}
 	}
 	if d.committed == "" {
 		d.late = d.raw
 		return d, nil
 	}
-	m, err := readCommit(ctx, lk, dt, d.committed)
+	c, err := ReadCommit(ctx, lk, dt, d.committed, marked)
 	if err != nil {
 		return d, err
 	}
 	for _, o := range d.raw {
-		late := false
-		if m.Raw == nil {
-			began, ok := runTime(d.committed)
-			late = ok && o.LastModified.After(began)
-		} else if last, ok := m.Raw[o.Partition]; !ok || o.Last > last {
-			late = true
-		}
-		if late {
+		if LateRaw(c, o.Partition, o.Last, o.LastModified) {
 			d.late = append(d.late, o)
 		}
 	}
 	d.stale = len(d.late) > 0 && !d.expired
 	return d, nil
-}
-
-// readCommit reads run's commit marker of day dt.
-func readCommit(ctx context.Context, lk *lake.Store, dt, run string) (commitMarker, error) {
-	var m commitMarker
-	body, err := lk.Get(ctx, layout.CommitKey(dt, run))
-	if err != nil {
-		return m, fmt.Errorf("read the commit marker of %s: %w", dt, err)
-	}
-	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, 16<<20))
-	if err != nil {
-		return m, fmt.Errorf("read the commit marker of %s: %w", dt, err)
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("decode the commit marker of %s: %w", dt, err)
-	}
-	return m, nil
 }
 
 // runTime returns the time a run ID (newRunID) was made; false for an ID

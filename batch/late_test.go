@@ -250,14 +250,71 @@ func TestScheduledRunWaitsForCompletenessFailsNamingThePartitionsThenRunsByItsel
 	if got, err := svcs[1].CheckLate(ctx); err != nil || len(got.Started) != 0 {
 		t.Fatalf("a check while the day is incomplete: %+v, %v", got, err)
 	}
+	// The winner goes on asking every 30s and runs the day itself within
+	// one poll of it becoming complete, before any late-data check.
 	comp.set(true)
-	got, err := svcs[1].CheckLate(ctx)
-	testenv.Must(t, err)
-	if len(got.Started) != 1 || got.Started[0].Trigger != batch.TriggerCompleted || got.Started[0].Date != dt {
-		t.Fatalf("the check once the day is complete: %+v, want one completed run for %s", got, dt)
+	testenv.Must(t, clock.BlockUntilContext(bctx, 3))
+	clock.Advance(30 * time.Second)
+	var completed batch.Run
+	testenv.Eventually(t, time.Minute, func() (bool, string) {
+		runs, err := store.Runs(ctx, 10)
+		testenv.Must(t, err)
+		if len(runs) > 2 {
+			t.Fatalf("%d runs recorded, want 2: %+v", len(runs), runs)
+		}
+		if len(runs) == 2 {
+			completed = runs[0]
+		}
+		return len(runs) == 2 && completed.FinishedAt != nil, fmt.Sprintf("runs %+v", runs)
+	})
+	if completed.Status != batch.StatusSucceeded || completed.Trigger != batch.TriggerCompleted || completed.Date != dt || completed.RowsOut != 5 {
+		t.Fatalf("the run once the day is complete: %+v, want a succeeded completed run of %s with 5 pins", completed, dt)
 	}
-	if run := waitForRun(t, svcs[1], got.Started[0].ID); run.Status != batch.StatusSucceeded || run.RowsOut != 5 {
-		t.Fatalf("the completed run: %+v, want succeeded with 5 pins", run)
+	for _, svc := range svcs {
+		if got, err := svc.CheckLate(ctx); err != nil || len(got.Started) != 0 {
+			t.Fatalf("a check after the completed run: %+v, %v; want nothing started", got, err)
+		}
+	}
+}
+
+// TestAWaitingDayLeftIncompleteStopsBeingAskedPastTheLookback holds a day
+// incomplete past the checker's lookback: its waiter records the failed
+// run, then stops asking and starts nothing.
+func TestAWaitingDayLeftIncompleteStopsBeingAskedPastTheLookback(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	firing := time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC)
+	e := newLateEnv(t, firing.Add(-30*time.Second), batch.ServiceOptions{Cron: "0 8 * * *", Wait: time.Hour, Poll: 6 * time.Hour, LateLookback: 1})
+	e.comp.set(false)
+	recs, _ := pinRecords(0, 0, 3, time.Date(2026, 3, 9, 10, 0, 0, 0, time.UTC))
+	putRaw(t, e.lake, "2026-03-09", recs)
+	done := make(chan error, 1)
+	go func() { done <- e.svc.Serve(ctx) }()
+	defer func() { cancel(); testenv.Must(t, <-done) }()
+	bctx, bcancel := context.WithTimeout(ctx, time.Minute)
+	defer bcancel()
+	testenv.Must(t, e.clock.BlockUntilContext(bctx, 1))
+	e.clock.Advance(30 * time.Second) // the firing: the waiter asks, then sleeps to the deadline
+	testenv.Must(t, e.clock.BlockUntilContext(bctx, 2))
+	e.clock.Advance(time.Hour) // the deadline: a failed run, then a poll every 6h
+	testenv.Eventually(t, time.Minute, func() (bool, string) {
+		runs, err := e.svc.Runs(ctx, 10)
+		testenv.Must(t, err)
+		return len(runs) == 1 && runs[0].Status == batch.StatusFailed, fmt.Sprintf("runs %+v", runs)
+	})
+	// 2026-03-11 is the last day the lookback of 1 holds 2026-03-09; the
+	// waiter asks at 15:00 and 21:00 of the 10th, and 03:00 of the 11th…
+	// and gives up on its first ask from the 11th on.
+	for e.clock.Now().Before(time.Date(2026, 3, 11, 3, 0, 0, 0, time.UTC)) {
+		testenv.Must(t, e.clock.BlockUntilContext(bctx, 2))
+		e.clock.Advance(6 * time.Hour)
+	}
+	testenv.Eventually(t, time.Minute, func() (bool, string) {
+		d := e.day(t, "2026-03-09")
+		return !d.Waiting, fmt.Sprintf("the day %+v still waits", d)
+	})
+	if runs, err := e.svc.Runs(ctx, 10); err != nil || len(runs) != 1 {
+		t.Fatalf("runs after the waiter gave up: %+v, %v; want the one failed run", runs, err)
 	}
 }
 
@@ -300,4 +357,26 @@ func gathered(t *testing.T, g prometheus.Gatherer, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// TestARunRecordsCompleteOnlyForADayCompleteWhenItStarted runs a day that
+// is over twice: while the completeness says it is not complete, the run
+// records complete: false; once it is, true.
+func TestARunRecordsCompleteOnlyForADayCompleteWhenItStarted(t *testing.T) {
+	ctx := context.Background()
+	e := newLateEnv(t, time.Date(2026, 3, 10, 8, 0, 0, 0, time.UTC), batch.ServiceOptions{})
+	recs, _ := pinRecords(0, 0, 3, time.Date(2026, 3, 9, 10, 0, 0, 0, time.UTC))
+	putRaw(t, e.lake, "2026-03-09", recs)
+	e.comp.set(false)
+	run, err := e.svc.RunNow(ctx, "2026-03-09", batch.TriggerAPI, nil)
+	testenv.Must(t, err)
+	if run.Complete || run.RowsOut != 3 {
+		t.Fatalf("a run of an incomplete day: %+v, want 3 pins and complete: false", run)
+	}
+	e.comp.set(true)
+	run, err = e.svc.RunNow(ctx, "2026-03-09", batch.TriggerAPI, nil)
+	testenv.Must(t, err)
+	if !run.Complete {
+		t.Fatalf("a run of a complete day: %+v, want complete: true", run)
+	}
 }

@@ -350,12 +350,33 @@ func (s *Service) execute(ctx context.Context, run Run, progress func(Progress))
 	defer unlock()
 	now := time.Now().UTC()
 	run.Status, run.StartedAt = StatusRunning, &now
-	// A day not over when its run starts can still gain pins.
-	run.Complete = run.Date < now.Format(time.DateOnly)
+	run.Complete = s.completeAtStart(ctx, run.Date)
 	s.save(ctx, run)
 	log.Info("batch: run started")
 	res, err := s.runJob(ctx, run, progress)
 	return s.end(ctx, run, res, err, log)
+}
+
+// completeAtStart returns whether the raw zone held the whole of day as a
+// run of it starts: false for a day not over yet (by the service's clock),
+// as it can still gain pins; with a Completeness, false also for a day it
+// does not call complete (its end plus the late grace not passed, or a
+// partition behind), and for one whose completeness cannot be told.
+func (s *Service) completeAtStart(ctx context.Context, day string) bool {
+	now := s.now()
+	if day >= now.Format(time.DateOnly) {
+		return false
+	}
+	if s.o.Completeness == nil {
+		return true
+	}
+	c, err := s.o.Completeness.DayComplete(ctx, day, now)
+	if err != nil {
+		s.o.Log.Warn("batch: whether the run's day is complete could not be told; the run records complete: false",
+			slog.String("dt", day), slog.Any("err", err))
+		return false
+	}
+	return c.Complete
 }
 
 // runJob runs the job for run. Returns the job's result and error, or an

@@ -38,30 +38,43 @@ func (s *Service) scheduled() {
 
 // awaitComplete asks every Poll whether day is complete and starts its
 // run (trigger "schedule") once it is. Past Wait after firing it records
-// a failed run naming the partitions behind instead, and leaves the day to
-// the late-data checker, which runs it (trigger "completed") once it is
-// complete. It returns when ctx ends, recording nothing.
+// a failed run naming the partitions behind, then goes on asking every
+// Poll and starts the day's run itself (trigger "completed") once it is
+// complete, so a day held back runs within one Poll of becoming complete
+// rather than at the late-data checker's next tick. It stops asking, and
+// leaves the day to the checker, once the day falls out of the checker's
+// lookback (LateLookback days back from yesterday), as the checker would
+// not run it either. It returns when ctx ends, recording nothing more;
+// after a restart the checker runs the day once it is complete.
 func (s *Service) awaitComplete(ctx context.Context, day string, firing time.Time) {
 	log := s.o.Log.With(slog.String("dt", day), slog.String("trigger", TriggerSchedule))
 	deadline := firing.Add(s.o.Wait)
+	giveUp := lookbackEnd(day, s.o.LateLookback)
 	if m := s.o.Metrics; m != nil {
 		m.Waiting.Inc()
 		defer m.Waiting.Dec()
 	}
+	trigger := TriggerSchedule
 	logged := false
 	for {
 		c, err := s.dayComplete(ctx, day, s.now())
 		if err == nil && c.Complete {
-			if _, err := s.StartRun(ctx, day, TriggerSchedule); err != nil {
-				log.Warn("batch: scheduled run not started", slog.String("why", pin.ErrorMessage(err)))
+			if _, err := s.StartRun(ctx, day, trigger); err != nil {
+				log.Warn("batch: scheduled run not started", slog.String("run_trigger", trigger), slog.String("why", pin.ErrorMessage(err)))
 			}
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		if !s.now().Before(deadline) {
+		now := s.now()
+		if trigger == TriggerSchedule && !now.Before(deadline) {
 			s.recordIncomplete(ctx, day, c, err)
+			trigger = TriggerCompleted
+		}
+		if trigger == TriggerCompleted && !now.Before(giveUp) {
+			log.Warn("batch: the day is still not complete and has left PINPIPE_LATE_LOOKBACK; it is no longer run by itself",
+				slog.String("behind", describeBehind(c, err)))
 			return
 		}
 		if !logged {
@@ -69,12 +82,27 @@ func (s *Service) awaitComplete(ctx context.Context, day string, firing time.Tim
 			log.Info("batch: the scheduled run waits for its day to be complete", slog.String("behind", describeBehind(c, err)),
 				slog.Time("until", deadline))
 		}
+		wait := s.o.Poll
+		if trigger == TriggerSchedule {
+			wait = min(wait, deadline.Sub(now))
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.o.Clock.After(min(s.o.Poll, deadline.Sub(s.now()))):
+		case <-s.o.Clock.After(wait):
 		}
 	}
+}
+
+// lookbackEnd returns when day leaves the late-data checker's lookback of
+// lookback days back from yesterday: the start of the day lookback+1 days
+// after it. The zero time for a day that is not YYYY-MM-DD.
+func lookbackEnd(day string, lookback int) time.Time {
+	d, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return time.Time{}
+	}
+	return d.AddDate(0, 0, lookback+1)
 }
 
 // recordIncomplete records the scheduled run of day as failed because the

@@ -170,7 +170,7 @@ var settings = []setting{
 	{"PINPIPE_CASSANDRA_KEYSPACE", "pinterest", "Cassandra keyspace", func(c *Config, v string) error { c.CassandraKeyspace = v; return nil }},
 	{"PINPIPE_POSTGRES_URL", "", "Postgres connection URL (empty: embedded stand-in)", func(c *Config, v string) error { c.PostgresURL = v; return nil }},
 	{"PINPIPE_BATCH_CRON", "0 8 * * *", "cron schedule (UTC) of the daily batch run, for yesterday", func(c *Config, v string) error { c.BatchCron = v; return validCron(v) }},
-	{"PINPIPE_BATCH_WAIT", "2h", "how long the scheduled run waits for its day to be complete (every partition landed past the day's end) before it records a failed run; it then runs by itself once the day is complete", durSetter(func(c *Config, d time.Duration) { c.BatchWait = d })},
+	{"PINPIPE_BATCH_WAIT", "2h", "how long the scheduled run waits for its day to be complete (every partition landed past the day's end) before it records a failed run; it then goes on asking every 30s and runs by itself within 30s of the day becoming complete", durSetter(func(c *Config, d time.Duration) { c.BatchWait = d })},
 	{"PINPIPE_BATCH_CONCURRENCY", "1", "batch runs one instance runs at once; a backfill runs its days this many at a time", intSetter(func(c *Config, n int) { c.BatchConcurrency = n })},
 	{"PINPIPE_LATE_CHECK_INTERVAL", "10m", "how often one instance re-runs curated days whose raw zone gained late records (trigger late-data), runs days whose scheduled run gave up once they are complete, and applies PINPIPE_RAW_RETENTION; at least 1m", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)

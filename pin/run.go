@@ -28,8 +28,10 @@ const (
 // Run is one execution of the daily batch job for one day (dt), as the run
 // history keeps it and GET /batch/runs answers it. StartedAt is nil until
 // the run holds its day, FinishedAt until it ended; Error is "" unless it
-// failed. Complete is whether the day was over when the run started: a run
-// of a day not over yet holds that day's pins only up to its start.
+// failed. Complete is whether the day was over and complete when the run
+// started (see batch.DayCompleteness): a run of a day not over yet holds
+// that day's pins only up to its start, and one of a day whose landing was
+// behind may lack pins that land later (the late-data check runs it again).
 type Run struct {
 	ID           string     `json:"id"`
 	Date         string     `json:"date"`

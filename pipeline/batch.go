@@ -111,7 +111,10 @@ func (p *Pipeline) openBatch(ctx context.Context, cron string, flush *consume.Fl
 		p.Log.Info("cassandra: using the embedded stand-in tables (set PINPIPE_CASSANDRA_HOSTS for a real cluster)",
 			slog.String("data", s.Path()))
 	} else {
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		// Connecting and each schema statement retry for up to a minute
+		// apiece (cassandra.StartupRetry); a busy cluster changing schemas
+		// for several pinpipes at once may need a few of those minutes.
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		defer cancel()
 		s, err := cassandra.Open(cctx, cassandra.Options{
 			Hosts: cfg.CassandraHosts, Keyspace: cfg.CassandraKeyspace, Log: log, Write: m.ServingWrite,
@@ -133,7 +136,7 @@ func (p *Pipeline) openBatch(ctx context.Context, cron string, flush *consume.Fl
 	job := &batch.Job{Lake: p.Lake, Store: store, Log: log}
 	barrier, complete := p.landingProgress(flush)
 	o := batch.ServiceOptions{Job: job, Cron: cron, Log: log, Metrics: m, Barrier: barrier, Completeness: complete,
-		Wait: cfg.BatchWait, Concurrency: cfg.BatchConcurrency, LateLookback: cfg.LateLookback, RawRetention: cfg.RawRetention}
+		Wait: cfg.BatchWait, Clock: p.clock, Concurrency: cfg.BatchConcurrency, LateLookback: cfg.LateLookback, RawRetention: cfg.RawRetention}
 	if cron != "" {
 		// The serving pinpipe checks for late data; `pinpipe batch` does not.
 		o.LateCheck = cfg.LateCheckInterval

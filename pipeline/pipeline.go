@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
@@ -39,8 +40,9 @@ type Pipeline struct {
 	Server   *server.Server
 	Addr     string // the HTTP server's bound address
 
-	opts     server.Options // what the lanes register for the server
-	schedule *batch.Service // the daily schedule, with the batch role
+	opts     server.Options  // what the lanes register for the server
+	clock    clockwork.Clock // the batch lane's schedule, wait and checks; nil: the real clock
+	schedule *batch.Service  // the daily schedule, with the batch role
 	lanes    *errgroup.Group
 	stopLane context.CancelFunc
 	httpSrv  *http.Server
@@ -48,16 +50,30 @@ type Pipeline struct {
 	closers  []func(context.Context) error // closed last-in first-out
 }
 
+// Option changes how Start assembles a pipeline; the configuration says
+// everything a user sets, options only what tests inject.
+type Option func(*Pipeline)
+
+// WithClock drives the batch lane's schedule, its wait for completeness,
+// the late-data checks and the completeness it asks for with clock instead
+// of the real one, so a test can move time across a day's end.
+func WithClock(clock clockwork.Clock) Option {
+	return func(p *Pipeline) { p.clock = clock }
+}
+
 // Start brings up the dependencies (embedded defaults for those left
 // unset), the lanes and the HTTP server. Returns an error naming the
 // dependency that could not be reached; whatever was started is stopped.
-func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Pipeline, err error) {
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Pipeline, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := buildinfo.Register(reg); err != nil {
 		return nil, fmt.Errorf("metrics: register pinpipe_build_info: %w", err)
 	}
 	p := &Pipeline{Config: cfg, Log: log, Registry: reg}
+	for _, o := range opts {
+		o(p)
+	}
 	// Bind first: a taken address should fail before anything else starts.
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

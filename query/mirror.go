@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"pinpipe/batch"
 	"pinpipe/lake"
 	"pinpipe/pin"
 )
@@ -60,6 +61,9 @@ type Mirror struct {
 	used     map[string]time.Time // date → when a query named it, or the day was first seen
 	left     map[string]bool      // dates left out of the mirror by the disk budget
 	lastErr  string               // the last refresh error logged, to log each outage once
+	// commits caches the commit markers read, by key: a marker is written
+	// once and never changes.
+	commits map[string]batch.Commit
 
 	bytes         prometheus.Gauge
 	refreshes     prometheus.Histogram
@@ -127,7 +131,7 @@ func NewMirror(store Store, o MirrorOptions) (*Mirror, error) {
 	f := promauto.With(o.Registry)
 	m := &Mirror{
 		store: store, o: o, log: o.Log, lock: lock,
-		files: map[string]*localFile{}, used: map[string]time.Time{}, left: map[string]bool{},
+		files: map[string]*localFile{}, used: map[string]time.Time{}, left: map[string]bool{}, commits: map[string]batch.Commit{},
 		bytes: f.NewGauge(prometheus.GaugeOpts{
 			Name: "pinpipe_query_mirror_bytes", Help: "Bytes of lake objects copied to the local mirror.",
 		}),

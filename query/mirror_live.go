@@ -44,50 +44,77 @@ func (o object) cleaned(size int64) object {
 	return c
 }
 
-// commitTimes returns, for each commit marker of the listing, its
-// LastModified, by key.
-func commitTimes(listing []lake.Object) map[string]time.Time {
-	out := map[string]time.Time{}
+// readCommits returns, by day, what the newest commit marker of each day
+// in the listing says (batch.ReadCommit), reading each marker once and
+// caching it. Returns an error naming the marker when one cannot be read;
+// one gone since the listing counts as a race with the batch job.
+func (m *Mirror) readCommits(ctx context.Context, listing []lake.Object) (map[string]batch.Commit, error) {
+	newest := map[string]lake.Object{}
 	for _, lo := range listing {
-		if k, ok := layout.Parse(lo.Key); ok && k.Kind == layout.Commit {
-			out[lo.Key] = lo.LastModified
+		k, ok := layout.Parse(lo.Key)
+		if !ok || k.Kind != layout.Commit {
+			continue
+		}
+		if n, seen := newest[k.DT]; !seen || lo.Key > n.Key {
+			newest[k.DT] = lo
 		}
 	}
-	return out
+	out := make(map[string]batch.Commit, len(newest))
+	for dt, lo := range newest {
+		m.mu.Lock()
+		c, ok := m.commits[lo.Key]
+		m.mu.Unlock()
+		if !ok {
+			k, _ := layout.Parse(lo.Key)
+			var err error
+			if c, err = batch.ReadCommit(ctx, m.store, dt, k.Run, lo.LastModified); err != nil {
+				if errors.Is(err, lake.ErrNotFound) {
+					return nil, fmt.Errorf("mirror: %w: %w", errRaced, err)
+				}
+				return nil, fmt.Errorf("mirror: %w", err)
+			}
+			m.mu.Lock()
+			m.commits[lo.Key] = c
+			m.mu.Unlock()
+		}
+		out[dt] = c
+	}
+	return out, nil
 }
 
 // liveDays returns the days pins_live reads from cleaned raw objects: the
 // days of objs with landed raw objects and either no curated objects in
 // objs (not curated yet, or left out of the mirror), or curated objects
-// that are stale. A day is stale when one of its landed raw objects was
-// stored at or after its curated run's commit marker (commits, by key; the
-// newest curated object's time when the run has no marker): the raw zone
-// then holds records the run may not have read. "At" counts as after
-// because S3 times are often whole seconds; a day taken from raw records by
-// mistake shows the same pins, only at a higher cost.
-func liveDays(objs []object, commits map[string]time.Time) map[string]bool {
-	rawNewest := map[string]time.Time{}
+// that are stale by batch.LateRaw, the batch lane's own rule, against the
+// day's commit in commits (for curated objects without a marker, the
+// newest curated object's time stands for the run's start). A day taken
+// from raw records by mistake shows the same pins, only at a higher cost.
+func liveDays(objs []object, commits map[string]batch.Commit) map[string]bool {
 	curated := map[string]time.Time{}
 	for _, o := range objs {
-		switch {
-		case o.Zone == layout.Raw && o.Landed:
-			if t, ok := rawNewest[o.DT]; !ok || o.Modified.After(t) {
-				rawNewest[o.DT] = o.Modified
-			}
-		case o.Zone == layout.Curated:
-			t, ok := commits[layout.CommitKey(o.DT, o.Run)]
-			if !ok || o.Run == "" {
-				t = o.Modified
-			}
-			if c, seen := curated[o.DT]; !seen || t.After(c) {
-				curated[o.DT] = t
+		if o.Zone == layout.Curated {
+			if t, seen := curated[o.DT]; !seen || o.Modified.After(t) {
+				curated[o.DT] = o.Modified
 			}
 		}
 	}
 	live := map[string]bool{}
-	for dt, raw := range rawNewest {
-		if c, ok := curated[dt]; !ok || !raw.Before(c) {
-			live[dt] = true
+	for _, o := range objs {
+		if o.Zone != layout.Raw || !o.Landed || live[o.DT] {
+			continue
+		}
+		newest, isCurated := curated[o.DT]
+		if !isCurated {
+			live[o.DT] = true
+			continue
+		}
+		c, ok := commits[o.DT]
+		if !ok {
+			c = batch.Commit{Began: newest}
+		}
+		k, _ := layout.Parse(o.Key)
+		if batch.LateRaw(c, k.Partition, k.Last, o.Modified) {
+			live[o.DT] = true
 		}
 	}
 	return live

@@ -50,7 +50,10 @@ func (m *Mirror) refreshOnce(ctx context.Context) error {
 	}
 	listing := slices.Concat(lists...)
 	want := choose(listing)
-	commits := commitTimes(listing)
+	commits, err := m.readCommits(ctx, listing)
+	if err != nil {
+		return err
+	}
 
 	m.mu.Lock()
 	now := time.Now()

@@ -35,7 +35,16 @@ type Options struct {
 	// Retry is how long one failing write is retried before the day's
 	// replacement fails (default retry.Bounded).
 	Retry retry.Policy
+	// Startup is how long Open retries connecting and each statement that
+	// creates the keyspace and its tables (default StartupRetry): several
+	// pinpipes starting at once on a fresh keyspace make concurrent schema
+	// changes, which Cassandra may time out, and Cassandra may start after
+	// pinpipe.
+	Startup retry.Policy
 }
+
+// StartupRetry is Open's default Options.Startup: about a minute.
+var StartupRetry = retry.Policy{Initial: 500 * time.Millisecond, Max: 5 * time.Second, MaxElapsed: time.Minute}
 
 // Store is the serving store on a Cassandra cluster. Its tables:
 //   - pins: PRIMARY KEY unique_id, the cleaned columns and dt; a run writes
@@ -66,8 +75,12 @@ var _ batch.ServingStore = (*Store)(nil)
 
 var keyspaceName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,47}$`)
 
-// Open connects to the cluster and creates the keyspace and tables
-// when missing. Returns an error naming the hosts when no node answers.
+// Open connects to the cluster and creates the keyspace and tables when
+// missing, retrying the connection and each of those idempotent statements
+// for up to o.Startup. Returns an error naming the hosts when no node
+// answered within it, and one naming the statement when a statement did not
+// succeed within it or Cassandra refused it (a syntax, permission or
+// configuration error, which no retry mends).
 func Open(ctx context.Context, o Options) (*Store, error) {
 	if !keyspaceName.MatchString(o.Keyspace) {
 		return nil, fmt.Errorf("cassandra: keyspace %q (PINPIPE_CASSANDRA_KEYSPACE) must be a letter then up to 47 letters, digits or underscores", o.Keyspace)
@@ -75,6 +88,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	o.Concurrency = cmp.Or(o.Concurrency, 32)
 	if o.Retry == (retry.Policy{}) {
 		o.Retry = retry.Bounded
+	}
+	if o.Startup == (retry.Policy{}) {
+		o.Startup = StartupRetry
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
 	}
 	if o.Write == nil {
 		o.Write = prometheus.ObserverFunc(func(float64) {})
@@ -87,9 +106,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	// minute for the driver to notice the node is up again.
 	cluster.ReconnectInterval = time.Second
 	cluster.NumConns = 2
-	session, err := cluster.CreateSession()
+	var session *gocql.Session
+	err := retry.Do(ctx, o.Startup, o.Log, "cassandra: connect", func() (err error) {
+		session, err = cluster.CreateSession()
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("cassandra: cannot reach %s (PINPIPE_CASSANDRA_HOSTS): %w; start Cassandra, or unset PINPIPE_CASSANDRA_HOSTS to use the embedded stand-in", strings.Join(o.Hosts, ","), err)
+		return nil, fmt.Errorf("cassandra: cannot reach %s (PINPIPE_CASSANDRA_HOSTS) within %s: %w; start Cassandra, or unset PINPIPE_CASSANDRA_HOSTS to use the embedded stand-in",
+			strings.Join(o.Hosts, ","), o.Startup.MaxElapsed, err)
 	}
 	c := &Store{session: session, o: o, ks: o.Keyspace, stale: map[string]bool{}}
 	if err := c.createSchema(ctx); err != nil {
@@ -113,7 +137,7 @@ func (c *Store) createSchema(ctx context.Context) error {
 			started_at timestamp, finished_at timestamp, rows_in bigint, rows_out bigint, rows_rejected bigint,
 			error text, complete boolean, PRIMARY KEY ((bucket), id)) WITH CLUSTERING ORDER BY (id DESC)`,
 	} {
-		if err := c.session.Query(stmt).ExecContext(ctx); err != nil {
+		if err := c.execSchema(ctx, stmt); err != nil {
 			return fmt.Errorf("cassandra: create keyspace %s and its tables: %w", ks, err)
 		}
 	}
@@ -124,6 +148,42 @@ func (c *Store) createSchema(ctx context.Context) error {
 		return fmt.Errorf("cassandra: wait for the schema of keyspace %s: %w", ks, err)
 	}
 	return nil
+}
+
+// execSchema runs the idempotent schema statement stmt, retrying it for up to
+// c.o.Startup: concurrent schema changes from pinpipes starting together
+// time out now and then. A statement Cassandra refuses as wrong is not
+// retried. Returns an error naming the statement.
+func (c *Store) execSchema(ctx context.Context, stmt string) error {
+	name := statementName(stmt)
+	err := retry.Do(ctx, c.o.Startup, c.o.Log, "cassandra: "+name, func() error {
+		err := c.session.Query(stmt).ExecContext(ctx)
+		var re gocql.RequestError
+		if errors.As(err, &re) {
+			switch re.Code() {
+			case gocql.ErrCodeSyntax, gocql.ErrCodeUnauthorized, gocql.ErrCodeInvalid, gocql.ErrCodeConfig:
+				return retry.Permanent(err)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s did not succeed within %s: %w", name, c.o.Startup.MaxElapsed, err)
+	}
+	return nil
+}
+
+// statementName returns the first words of a schema statement, up to its
+// first '(' or WITH: "CREATE TABLE IF NOT EXISTS ks.pins".
+func statementName(stmt string) string {
+	head := strings.Join(strings.Fields(stmt), " ")
+	if i := strings.IndexAny(head, "("); i > 0 {
+		head = head[:i]
+	}
+	if i := strings.Index(head, " WITH "); i > 0 {
+		head = head[:i]
+	}
+	return strings.TrimSpace(head)
 }
 
 // cqlColumns are the cleaned columns' definitions, from pin.Schema.

@@ -15,9 +15,10 @@ type Proxy struct {
 	target string
 	ln     net.Listener
 
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]struct{}
+	mu      sync.Mutex
+	down    bool
+	refused int
+	conns   map[net.Conn]struct{}
 }
 
 // NewProxy listens on a free loopback port and forwards to target until the
@@ -58,6 +59,7 @@ func (p *Proxy) serve() {
 		}
 		p.mu.Lock()
 		if p.down {
+			p.refused++
 			p.mu.Unlock()
 			_ = c.Close()
 			continue
@@ -110,4 +112,12 @@ func (p *Proxy) Up() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = false
+}
+
+// Refused returns how many connections the proxy refused while down, so a
+// test can await a client's attempt before bringing the service back.
+func (p *Proxy) Refused() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refused
 }
