@@ -121,12 +121,23 @@ func run(o *options, cfg *config.Config, dir string) int {
 			_ = p.Kill()
 		}
 	}()
-	// A first: it creates the keyspace's tables.
+	// A first: it creates the keyspace's tables. A busy Cassandra may not
+	// answer the schema change within the driver's timeout, and pinpipe
+	// then exits; like an orchestrator, start it again.
 	for _, p := range procs {
-		check(p.Start())
-		wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		check(p.WaitReady(wctx))
-		cancel()
+		var err error
+		for range 3 {
+			check(p.Start())
+			wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+			err = p.WaitReady(wctx)
+			cancel()
+			if err == nil {
+				break
+			}
+			logf("%v", err)
+			_ = p.Kill()
+		}
+		check(err)
 	}
 
 	stack := os.Getenv("PINPIPE_CHAOS_STACK")
