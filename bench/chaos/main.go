@@ -36,6 +36,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"pinpipe/batch"
+	"pinpipe/batch/cassandra"
 	"pinpipe/broker"
 	"pinpipe/config"
 	"pinpipe/internal/instance"
@@ -223,6 +224,20 @@ func prepare(ctx context.Context, c *config.Config) error {
 	tctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := broker.Ensure(tctx, c.KafkaBrokers, broker.Topic{Name: c.Topic, Partitions: 6, Replication: 3}, nil); err != nil {
+		return err
+	}
+	// The keyspace and its tables, made directly rather than through the
+	// proxy, with the patience a busy Cassandra's schema changes need.
+	var err error
+	for range 5 {
+		var s *cassandra.Store
+		if s, err = cassandra.Open(ctx, cassandra.Options{Hosts: c.CassandraHosts, Keyspace: c.CassandraKeyspace}); err == nil {
+			s.Close()
+			break
+		}
+		logf("cassandra: %v; trying again", err)
+	}
+	if err != nil {
 		return err
 	}
 	u, err := freshDatabase(tctx, c.PostgresURL)
