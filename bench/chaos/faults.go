@@ -92,10 +92,7 @@ func (c *chaos) inject(kind string) fault {
 		if f.err = c.stackRun("kafka-stop", strconv.Itoa(n), "--kill"); f.err == nil {
 			c.brokerDown = n
 			time.Sleep(c.between(5*time.Second, 20*time.Second))
-			f.err = c.stackRun("kafka-start", strconv.Itoa(n))
-			if f.err == nil {
-				c.brokerDown = 0
-			}
+			f.err = c.startBroker(n)
 		}
 	default:
 		p := c.proxies[kind]
@@ -128,11 +125,30 @@ func (c *chaos) inject(kind string) fault {
 	return f
 }
 
+// startBroker starts broker n again and waits until the cluster is whole.
+// A broker killed with SIGKILL recovers every partition log it holds
+// before it registers, which on a stack with many topics takes longer than
+// one kafka-start waits (3 minutes); it is asked again (the broker keeps
+// starting) for up to 15 minutes, so no other broker is killed while this
+// one is still down. Returns the last error when it is still not back.
+func (c *chaos) startBroker(n int) error {
+	deadline := time.Now().Add(15 * time.Minute)
+	for {
+		err := c.stackRun("kafka-start", strconv.Itoa(n))
+		if err == nil {
+			c.brokerDown = 0
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+	}
+}
+
 // restore brings back a broker left stopped (an interrupted fault).
 func (c *chaos) restore() {
 	if c.brokerDown != 0 {
-		_ = c.stackRun("kafka-start", strconv.Itoa(c.brokerDown))
-		c.brokerDown = 0
+		_ = c.startBroker(c.brokerDown)
 	}
 	for _, p := range c.proxies {
 		p.Up()
