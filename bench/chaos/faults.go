@@ -33,7 +33,7 @@ type fault struct {
 	at        time.Time
 	held      time.Duration // how long the fault lasted
 	ready     time.Duration // from the repair to every instance ready
-	caughtUp  time.Duration // from the repair to the lanes' lag back under the threshold
+	caughtUp  time.Duration // from the repair to the lanes' lag back under the threshold (lagLimit)
 	recovered bool
 	err       error
 }
@@ -155,18 +155,20 @@ func (c *chaos) restore() {
 	}
 }
 
-// lag returns the landing and stream lanes' lag summed over the
-// instances, or -1 when an instance does not answer.
+// lag returns the landing and stream lanes' lag, or -1 when an instance
+// does not answer. Each instance reports the lag of its lanes' whole
+// consumer groups (the committed offsets of every partition), so the
+// instances' figures are not added up: the highest one counts.
 func (c *chaos) lag() float64 {
-	total := 0.0
+	worst := 0.0
 	for _, p := range c.procs {
 		m, err := metrics(p.URL())
 		if err != nil {
 			return -1
 		}
-		total += m["pinpipe_stream_lag_messages"] + m["pinpipe_batch_landing_lag_messages"]
+		worst = max(worst, m["pinpipe_stream_lag_messages"]+m["pinpipe_batch_landing_lag_messages"])
 	}
-	return total
+	return worst
 }
 
 func (c *chaos) stackRun(args ...string) error {

@@ -145,8 +145,11 @@ func run(o *options, cfg *config.Config, dir string) int {
 	if stack == "" {
 		stack, _ = filepath.Abs(filepath.Join("scripts", "stack"))
 	}
+	// Caught up: both lanes' lag under four seconds of load. Under a
+	// steady load it never stays at 0 (the landing commits once per
+	// upload, every second, and the lag is polled every few seconds).
 	c := &chaos{rng: rand.New(rand.NewPCG(o.seed, o.seed^0x6a09e667f3bcc909)), procs: procs, proxies: proxies, stack: stack,
-		brokers: len(cfg.KafkaBrokers), maxCut: o.maxCut, lagLimit: max(100, 2*o.rate), log: logf}
+		brokers: len(cfg.KafkaBrokers), maxCut: o.maxCut, lagLimit: max(200, 4*o.rate), log: logf}
 	defer c.restore()
 
 	l := ledger.New()
