@@ -193,6 +193,7 @@ func run(o *options, cfg *config.Config, dir string) int {
 	}
 	stopLoad()
 	<-loaded
+	posted := time.Since(start)
 	c.restore()
 	logf("posting stopped after %s: %d requests", time.Since(start).Round(time.Second), ld.requests.Load())
 
@@ -201,7 +202,7 @@ func run(o *options, cfg *config.Config, dir string) int {
 	if err != nil {
 		logf("the end-of-run read failed: %v", err)
 	}
-	bad := report(o, faults, ld, l, findings, extra, time.Since(start))
+	bad := report(o, faults, ld, l, findings, extra, posted, time.Since(start))
 	if bad || err != nil {
 		logf("the instances' logs are in %s", dir)
 		o.keep = true

@@ -11,9 +11,12 @@ import (
 
 // report prints the soak's tables and returns whether any store lost,
 // doubled or mis-versioned a pin (or holds one never sent).
-func report(o *options, faults []fault, ld *loader, l *ledger.Ledger, findings []ledger.Finding, extra int, took time.Duration) bool {
-	fmt.Printf("chaos soak: seed %d, %s of load at %.0f pins/s (took %s), %d faults\n\n",
-		o.seed, o.duration, o.rate, took.Round(time.Second), len(faults))
+// The load lasts until the last fault recovered, which may be past
+// -duration (every kind gets a fault, and a killed broker may take minutes
+// to rejoin): posted is how long pins were posted, took the whole run.
+func report(o *options, faults []fault, ld *loader, l *ledger.Ledger, findings []ledger.Finding, extra int, posted, took time.Duration) bool {
+	fmt.Printf("chaos soak: seed %d, -duration %s; pins posted for %s at %.0f pins/s, %d faults (took %s with the final check)\n\n",
+		o.seed, o.duration, posted.Round(time.Second), o.rate, len(faults), took.Round(time.Second))
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
 	fmt.Fprintln(w, "fault\tcount\tfailed\tworst held\tworst ready after\tworst caught up after\tnot caught up\t")
 	for _, k := range kinds {
