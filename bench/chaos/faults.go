@@ -84,7 +84,7 @@ func (c *chaos) inject(kind string) fault {
 		f.target = p.Name()
 		if f.err = p.Kill(); f.err == nil {
 			time.Sleep(c.between(time.Second, 5*time.Second))
-			f.err = p.Start()
+			f.err = c.restart(p)
 		}
 	case killBroker:
 		n := 1 + c.rng.IntN(c.brokers)
@@ -143,6 +143,28 @@ func (c *chaos) startBroker(n int) error {
 			return err
 		}
 	}
+}
+
+// restart starts p again and waits until it is ready. A pinpipe whose
+// startup schema change did not answer in time (a busy Cassandra) exits;
+// like an orchestrator, it is started again, up to three times. Returns
+// the last error when it never became ready.
+func (c *chaos) restart(p *instance.Process) error {
+	var err error
+	for range 3 {
+		if err = p.Start(); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		err = p.WaitReady(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		c.log("%v; starting it again", err)
+		_ = p.Kill()
+	}
+	return err
 }
 
 // restore brings back a broker left stopped (an interrupted fault).

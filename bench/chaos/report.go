@@ -10,7 +10,8 @@ import (
 )
 
 // report prints the soak's tables and returns whether any store lost,
-// doubled or mis-versioned a pin (or holds one never sent).
+// doubled or mis-versioned a pin (or holds one never sent), or any fault
+// failed or was not recovered from.
 // The load lasts until the last fault recovered, which may be past
 // -duration (every kind gets a fault, and a killed broker may take minutes
 // to rejoin): posted is how long pins were posted, took the whole run.
@@ -47,7 +48,12 @@ func report(o *options, faults []fault, ld *loader, l *ledger.Ledger, findings [
 	fmt.Printf("raw zone: %d extra copies from producer retries (allowed, docs/kafka.md)\n\n", extra)
 	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
 	fmt.Fprintln(w, "store\tlost\tduplicated\twrong version\tnever sent\t")
+	// A fault that could not be repaired or not recovered from is a
+	// stuck recovery: the run fails on it as on a lost pin.
 	bad := len(findings) < 5
+	for _, f := range faults {
+		bad = bad || f.err != nil || !f.recovered
+	}
 	for _, f := range findings {
 		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t\n", f.Store, len(f.Lost), len(f.Duplicated), len(f.WrongVersion), len(f.NeverSent))
 		bad = bad || !f.OK()
