@@ -71,10 +71,11 @@ func main() {
 	}
 	dir, err := os.MkdirTemp("", "pinpipe-chaos-")
 	check(err)
-	if !o.keep {
-		defer os.RemoveAll(dir)
+	code := run(&o, cfg, dir)
+	if !o.keep { // run keeps it when the soak failed
+		_ = os.RemoveAll(dir)
 	}
-	os.Exit(run(&o, cfg, dir))
+	os.Exit(code)
 }
 
 func logf(format string, args ...any) {
