@@ -1,0 +1,235 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/parquet-go/parquet-go"
+
+	"pinpipe/batch"
+	"pinpipe/lake"
+	"pinpipe/lake/layout"
+)
+
+// RawZone reads the raw zone, loading each object once: the landing never
+// rewrites an object.
+type RawZone struct {
+	Lake   *lake.Store
+	loaded map[string][]batch.RawRecord
+}
+
+// Records returns every record of the raw zone now. Returns an error when
+// the zone cannot be listed or an object cannot be read.
+func (z *RawZone) Records(ctx context.Context) ([]batch.RawRecord, error) {
+	if z.loaded == nil {
+		z.loaded = map[string][]batch.RawRecord{}
+	}
+	objs, err := batch.RawObjects(ctx, z.Lake, "")
+	if err != nil {
+		return nil, fmt.Errorf("raw zone: list: %w", err)
+	}
+	var out []batch.RawRecord
+	for _, o := range objs {
+		recs, ok := z.loaded[o.Key]
+		if !ok {
+			recs, err = batch.LoadRaw(ctx, z.Lake, o.Key)
+			if err != nil {
+				return nil, fmt.Errorf("raw zone: read %s: %w", o.Key, err)
+			}
+			z.loaded[o.Key] = recs
+		}
+		out = append(out, recs...)
+	}
+	return out, nil
+}
+
+// Rows returns the raw zone's records by key, each with its pin's title,
+// and the partition/offsets it holds more than once (a defect that cannot
+// heal: the landing must write each record once).
+func (z *RawZone) Rows(ctx context.Context) (Rows, []string, error) {
+	recs, err := z.Records(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	at := map[string]bool{}
+	var twice []string
+	rows := Rows{}
+	for _, r := range recs {
+		po := fmt.Sprintf("%d/%d", r.Partition, r.Offset)
+		if at[po] {
+			twice = append(twice, po)
+		}
+		at[po] = true
+		var p struct{ Title *string }
+		_ = json.Unmarshal([]byte(r.Value), &p)
+		title := ""
+		if p.Title != nil {
+			title = *p.Title
+		}
+		rows[r.Key] = append(rows[r.Key], title)
+	}
+	return rows, twice, nil
+}
+
+// Postgres returns the stream lane's pins table at url (schema pinterest).
+// Returns empty rows, not an error, while the table does not exist yet (the
+// lane creates it when it first starts).
+func Postgres(ctx context.Context, url string) (Rows, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('pinterest.pins') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+		return Rows{}, err
+	}
+	return scanRows(conn.Query(ctx, `SELECT unique_id, coalesce(title, '') FROM pinterest.pins`))
+}
+
+// PostgresHas returns which of ids the stream lane's pins table holds, with
+// their titles.
+func PostgresHas(ctx context.Context, conn *pgx.Conn, ids []string) (Rows, error) {
+	return scanRows(conn.Query(ctx, `SELECT unique_id, coalesce(title, '') FROM pinterest.pins WHERE unique_id = ANY($1)`, ids))
+}
+
+func scanRows(rows pgx.Rows, err error) (Rows, error) {
+	if err != nil {
+		return nil, fmt.Errorf("postgres: query: %w", err)
+	}
+	out := Rows{}
+	for rows.Next() {
+		var id, title string
+		if err := rows.Scan(&id, &title); err != nil {
+			return nil, fmt.Errorf("postgres: scan: %w", err)
+		}
+		out[id] = append(out[id], title)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: read: %w", err)
+	}
+	return out, nil
+}
+
+// Cassandra returns the serving table pins of keyspace: one row per
+// unique_id (its primary key), unless the read is wrong.
+func Cassandra(ctx context.Context, hosts []string, keyspace string) (Rows, error) {
+	cluster := gocql.NewCluster(hosts...)
+	cluster.Keyspace = keyspace
+	cluster.Timeout = 30 * time.Second
+	s, err := cluster.CreateSession()
+	if err != nil {
+		return nil, fmt.Errorf("cassandra: connect: %w", err)
+	}
+	defer s.Close()
+	out := Rows{}
+	it := s.Query(`SELECT unique_id, title FROM pins`).WithContext(ctx).PageSize(5000).Iter()
+	var id string
+	var title *string
+	for it.Scan(&id, &title) {
+		t := ""
+		if title != nil {
+			t = *title
+		}
+		out[id] = append(out[id], t)
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("cassandra: read pins: %w", err)
+	}
+	return out, nil
+}
+
+// Curated returns, for every day of the curated zone, the rows of its
+// newest committed run, as readers take the zone (a day is read from the
+// newest run with a commit marker). A pin sent on two days has a row in
+// each.
+func Curated(ctx context.Context, s *lake.Store) (Rows, error) {
+	objs, err := s.List(ctx, layout.Curated.Prefix())
+	if err != nil {
+		return nil, fmt.Errorf("curated zone: list: %w", err)
+	}
+	newest := map[string]string{} // dt → run
+	for _, o := range objs {
+		k, ok := layout.Parse(o.Key)
+		if ok && k.Kind == layout.Commit && k.Run > newest[k.DT] {
+			newest[k.DT] = k.Run
+		}
+	}
+	out := Rows{}
+	for _, o := range objs {
+		k, ok := layout.Parse(o.Key)
+		if !ok || k.Kind != layout.CuratedPart || k.Run != newest[k.DT] {
+			continue
+		}
+		body, err := s.Get(ctx, o.Key)
+		if err != nil {
+			return nil, fmt.Errorf("curated zone: get %s: %w", o.Key, err)
+		}
+		b, err := io.ReadAll(body)
+		_ = body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("curated zone: read %s: %w", o.Key, err)
+		}
+		rows, err := parquet.Read[struct {
+			UniqueID string  `parquet:"unique_id"`
+			Title    *string `parquet:"title,optional"`
+		}](bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			return nil, fmt.Errorf("curated zone: decode %s: %w", o.Key, err)
+		}
+		for _, r := range rows {
+			t := ""
+			if r.Title != nil {
+				t = *r.Title
+			}
+			out[r.UniqueID] = append(out[r.UniqueID], t)
+		}
+	}
+	return out, nil
+}
+
+// PinsLive returns the pins_live view as the pinpipe at base answers POST
+// /query, with at most limit rows. Returns an error when the answer is not
+// 200 or was truncated.
+func PinsLive(ctx context.Context, base string, limit int) (Rows, error) {
+	body, _ := json.Marshal(map[string]any{"sql": "SELECT unique_id, coalesce(title, '') FROM pins_live", "limit": limit})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/query", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("pins_live: POST /query: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("pins_live: POST /query: %s %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	var res struct {
+		Rows      [][]string `json:"rows"`
+		Truncated bool       `json:"truncated"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("pins_live: decode the answer: %w", err)
+	}
+	if res.Truncated {
+		return nil, fmt.Errorf("pins_live: more than %d rows; the check needs them all", limit)
+	}
+	out := Rows{}
+	for _, r := range res.Rows {
+		if len(r) == 2 {
+			out[r[0]] = append(out[r[0]], r[1])
+		}
+	}
+	return out, nil
+}
