@@ -26,8 +26,9 @@ type Producer interface {
 	// Produce returns once Kafka acknowledged every record, or an error
 	// with code EUNAVAILABLE.
 	Produce(ctx context.Context, recs []pin.Record) error
-	// Rejected counts pins refused as invalid.
-	Rejected(n int)
+	// Rejected counts a request refused as invalid: every pin of it, and
+	// how many were invalid.
+	Rejected(c pin.Counts)
 }
 
 // Check is one dependency's readiness check.
