@@ -42,7 +42,7 @@ func runBatch(ctx context.Context, env Env, args []string) error {
 	if !*quiet && (level == "debug" || level == "info") {
 		level = "warn" // the progress bars say what the info lines would
 	}
-	log := newLogger(env, level)
+	log := newLogger(env, level, cfg.LogFormat)
 	r, err := pipeline.OpenBatch(ctx, cfg, log, prometheus.NewRegistry())
 	if err != nil {
 		return err

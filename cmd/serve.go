@@ -25,7 +25,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	} else if err != nil {
 		return err
 	}
-	log := newLogger(env, cfg.LogLevel)
+	log := newLogger(env, cfg.LogLevel, cfg.LogFormat)
 	p, err := pipeline.Start(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -38,8 +38,6 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	return errors.Join(waitErr, p.Stop(stopCtx))
 }
 
-func newLogger(env Env, level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: l}))
+func newLogger(env Env, level, format string) *slog.Logger {
+	return config.NewLogger(env.Stderr, level, format)
 }

@@ -108,6 +108,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Pipeli
 
 	o := p.opts
 	o.Log, o.Registry, o.APIKey, o.MaxBodyBytes = log, reg, cfg.APIKey, cfg.MaxBodyBytes
+	o.AccessLog = cfg.AccessLog
 	if p.Producer != nil {
 		o.Producer = p.Producer
 	}

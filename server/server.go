@@ -64,6 +64,8 @@ type Options struct {
 	Stream       StreamService // nil: the stream routes answer 503
 	Query        Querier       // nil: the query routes answer 503
 	Checks       []Check
+	// AccessLog logs one line per request (PINPIPE_ACCESS_LOG).
+	AccessLog bool
 	// Roles are the roles this instance runs (PINPIPE_ROLES); a route
 	// whose role is missing answers 503 naming it. Empty means all.
 	Roles []string
@@ -137,12 +139,21 @@ func New(o Options) *Server {
 	return s
 }
 
-// ServeHTTP implements http.Handler. Every request gets its deadlines
-// (see limits.go), and is refused with 421 when it names a host the server
-// does not answer for; the probes and metrics (/healthz, /readyz,
-// /metrics) answer under any name, as orchestrators and scrapers address
-// the service by names of their own.
+// ServeHTTP implements http.Handler: it serves r, and with AccessLog logs
+// one line for it once answered (see access.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.AccessLog {
+		s.accessLog(s.serve)(w, r)
+		return
+	}
+	s.serve(w, r)
+}
+
+// serve routes r. Every request gets its deadlines (see limits.go), and is
+// refused with 421 when it names a host the server does not answer for; the
+// probes and metrics (/healthz, /readyz, /metrics) answer under any name, as
+// orchestrators and scrapers address the service by names of their own.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.setDeadlines(w, r)
 	if s.draining.Load() {
 		w.Header().Set("Connection", "close")
