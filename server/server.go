@@ -130,7 +130,7 @@ func New(o Options) *Server {
 	auth("GET /stream/stats", s.needs(s.handleStreamStats, "api", "stream"))
 	auth("POST /query", s.needs(s.guarded(s.handleQuery), "query"))
 	auth("GET /query", s.needs(s.guarded(s.handleQuery), "query"))
-	auth("GET /openapi.json", s.handleOpenAPI)
+	open("GET /openapi.json", s.handleOpenAPI) // documentation: no key needed
 	open("GET /healthz", s.handleHealthz)
 	open("GET /readyz", s.handleReadyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
