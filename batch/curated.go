@@ -7,6 +7,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"pinpipe/internal/buildinfo"
 	"pinpipe/lake"
 	"pinpipe/lake/layout"
 	"pinpipe/pin"
@@ -63,7 +64,7 @@ func WriteCurated(w io.Writer, pins []pin.Cleaned) error {
 	pw := parquet.NewGenericWriter[pin.Cleaned](w,
 		parquet.Compression(&parquet.Snappy),
 		parquet.MaxRowsPerRowGroup(curatedRowGroup),
-		parquet.CreatedBy("pinpipe", "", ""),
+		parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()),
 	)
 	if _, err := pw.Write(pins); err != nil {
 		return err
@@ -76,7 +77,7 @@ func WriteCurated(w io.Writer, pins []pin.Cleaned) error {
 func writeRejected(ctx context.Context, store *lake.Store, dt, runID string, rows []rejectedRow) (string, error) {
 	key := layout.RejectedKey(dt, runID)
 	err := putParquet(ctx, store, key, func(w io.Writer) error {
-		return parquet.Write(w, rows, parquet.Compression(&parquet.Zstd), parquet.CreatedBy("pinpipe", "", ""))
+		return parquet.Write(w, rows, parquet.Compression(&parquet.Zstd), parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()))
 	})
 	if err != nil {
 		return "", fmt.Errorf("rejected: write %s: %w", key, err)

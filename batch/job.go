@@ -90,6 +90,7 @@ func (j *Job) Run(ctx context.Context, dt, runID string, progress func(Progress)
 	log.Info("batch: raw zone read and cleaned", slog.Int("objects", len(objs)), slog.Int64("rows_in", res.RowsIn),
 		slog.Int64("rows_out", res.RowsOut), slog.Int64("rows_rejected", res.RowsRejected))
 
+	day.read = rawRead(objs)
 	if err := j.replaceZones(ctx, dt, runID, day, &res, report); err != nil {
 		return res, err
 	}
@@ -116,6 +117,7 @@ type cleanedDay struct {
 	in       int64
 	pins     []pin.Cleaned // one per unique_id, in ingestion order
 	rejected []rejectedRow // in partition, offset order
+	read     map[int]int64 // partition → last offset of the raw objects read
 }
 
 // read decodes and cleans the raw objects, Readers at a time, keeping the
@@ -214,7 +216,7 @@ func (j *Job) replaceZones(ctx context.Context, dt, runID string, day *cleanedDa
 		res.RejectedKey, err = writeRejected(ctx, j.Lake, dt, runID, day.rejected)
 	}
 	if err == nil {
-		err = j.commit(ctx, dt, runID, res.CuratedKeys, len(day.pins))
+		err = j.commit(ctx, dt, runID, res.CuratedKeys, len(day.pins), day.read)
 	}
 	if err != nil {
 		j.removeWritten(ctx, runID, res)
@@ -235,13 +237,11 @@ func (j *Job) replaceZones(ctx context.Context, dt, runID string, day *cleanedDa
 }
 
 // commit writes the run's marker for day dt, after all its curated objects:
-// from then on readers take the day from this run.
-func (j *Job) commit(ctx context.Context, dt, runID string, keys []string, rows int) error {
-	body, err := json.Marshal(struct {
-		Run   string   `json:"run"`
-		Rows  int      `json:"rows"`
-		Parts []string `json:"parts"`
-	}{runID, rows, keys})
+// from then on readers take the day from this run. The marker also says
+// how far into each partition's raw objects of the day the run read, so a
+// raw object landed after it tells that the day is stale (see readDay).
+func (j *Job) commit(ctx context.Context, dt, runID string, keys []string, rows int, read map[int]int64) error {
+	body, err := json.Marshal(commitMarker{Run: runID, Rows: rows, Parts: keys, Raw: read})
 	if err != nil {
 		return err
 	}
@@ -249,6 +249,28 @@ func (j *Job) commit(ctx context.Context, dt, runID string, keys []string, rows 
 		return fmt.Errorf("commit %s: %w", dt, err)
 	}
 	return nil
+}
+
+// commitMarker is the body of a day's commit marker (layout.CommitKey).
+type commitMarker struct {
+	Run   string   `json:"run"`
+	Rows  int      `json:"rows"`
+	Parts []string `json:"parts"`
+	// Raw maps each partition to the last offset of the day's raw objects
+	// the run read; nil in markers written before it was kept.
+	Raw map[int]int64 `json:"raw"`
+}
+
+// rawRead returns, per partition, the last offset of objs; an empty,
+// non-nil map when objs is empty.
+func rawRead(objs []RawObject) map[int]int64 {
+	read := map[int]int64{}
+	for _, o := range objs {
+		if last, ok := read[o.Partition]; !ok || o.Last > last {
+			read[o.Partition] = o.Last
+		}
+	}
+	return read
 }
 
 // removeWritten deletes the objects a failed run wrote, best effort: what

@@ -19,9 +19,15 @@ type JobMetrics struct {
 	// histogram's sum cannot say, and a rate of the row counters counts a
 	// re-run of a day twice. No series until a run finished in this process,
 	// so an instance that never ran one does not report a zero run.
-	LastRunSeconds    *prometheus.GaugeVec // pinpipe_batch_last_run_seconds
-	LastRunRows       *prometheus.GaugeVec // pinpipe_batch_last_run_rows{kind="in|out|rejected"}
-	LastRunFinishedAt *prometheus.GaugeVec // pinpipe_batch_last_run_timestamp_seconds
+	LastRunSeconds    *prometheus.GaugeVec   // pinpipe_batch_last_run_seconds
+	LastRunRows       *prometheus.GaugeVec   // pinpipe_batch_last_run_rows{kind="in|out|rejected"}
+	LastRunFinishedAt *prometheus.GaugeVec   // pinpipe_batch_last_run_timestamp_seconds
+	StaleDays         prometheus.Gauge       // pinpipe_batch_stale_days
+	IncompleteDays    prometheus.Gauge       // pinpipe_batch_incomplete_days
+	Waiting           prometheus.Gauge       // pinpipe_batch_waiting_days
+	Started           *prometheus.CounterVec // pinpipe_batch_runs_started_total{trigger}
+	Expired           *prometheus.CounterVec // pinpipe_batch_retention_deleted_objects_total{zone="raw|rejected"}
+	ExpiredDays       prometheus.Counter     // pinpipe_batch_retention_deleted_days_total
 }
 
 // NewJobMetrics registers the job's metrics with reg.
@@ -62,6 +68,36 @@ func NewJobMetrics(reg prometheus.Registerer) *JobMetrics {
 			Name: "pinpipe_batch_last_run_timestamp_seconds",
 			Help: "Unix time the last batch run this instance finished ended, succeeded or failed (no series before its first run).",
 		}, nil),
+		StaleDays: f.NewGauge(prometheus.GaugeOpts{
+			Name: "pinpipe_batch_stale_days",
+			Help: "Curated days within PINPIPE_LATE_LOOKBACK whose raw zone gained records after their newest committed run, at the last late-data check.",
+		}),
+		IncompleteDays: f.NewGauge(prometheus.GaugeOpts{
+			Name: "pinpipe_batch_incomplete_days",
+			Help: "Days within PINPIPE_LATE_LOOKBACK that are over but whose raw zone is not complete yet, at the last late-data check.",
+		}),
+		Waiting: f.NewGauge(prometheus.GaugeOpts{
+			Name: "pinpipe_batch_waiting_days",
+			Help: "Scheduled runs of this instance waiting for their day to be complete (at most PINPIPE_BATCH_WAIT).",
+		}),
+		Started: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "pinpipe_batch_runs_started_total",
+			Help: "Batch runs queued, by trigger (schedule, api, cli, late-data, completed).",
+		}, []string{"trigger"}),
+		Expired: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "pinpipe_batch_retention_deleted_objects_total",
+			Help: "Objects PINPIPE_RAW_RETENTION removed from the raw and rejected zones.",
+		}, []string{"zone"}),
+		ExpiredDays: f.NewCounter(prometheus.CounterOpts{
+			Name: "pinpipe_batch_retention_deleted_days_total",
+			Help: "Curated days whose raw and rejected objects PINPIPE_RAW_RETENTION removed.",
+		}),
+	}
+	for _, z := range []string{"raw", "rejected"} {
+		m.Expired.WithLabelValues(z)
+	}
+	for _, tr := range []string{TriggerSchedule, TriggerAPI, TriggerCLI, TriggerLateData, TriggerCompleted} {
+		m.Started.WithLabelValues(tr)
 	}
 	for _, k := range []string{"in", "out", "rejected"} {
 		m.Rows.WithLabelValues(k)

@@ -31,6 +31,10 @@ type landingEnv struct {
 	topic   string
 	group   string
 	lake    *lake.Store
+	s3      lake.Options
+	// landLake, when set, is the landing's own way to the bucket (through
+	// a proxy the test can cut); nil: lake.
+	landLake *lake.Store
 	// transport is the test's own: kafka-go's shared default caches the
 	// metadata of a shared real broker and then reports a topic created
 	// after that as unknown.
@@ -41,12 +45,13 @@ type landingEnv struct {
 
 func newLandingEnv(t *testing.T) *landingEnv {
 	brokers, topic := testenv.Kafka(t)
-	s, err := lake.Open(context.Background(), testenv.S3(t))
+	opts := testenv.S3(t)
+	s, err := lake.Open(context.Background(), opts)
 	testenv.Must(t, err)
 	tr := &kafka.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &landingEnv{t: t, brokers: brokers, topic: topic, group: testenv.Name("landing-"),
-		lake: s, transport: tr, sent: map[string]string{}, gen: synth.New(7)}
+		lake: s, s3: opts, transport: tr, sent: map[string]string{}, gen: synth.New(7)}
 }
 
 // pins returns n synthetic pins as messages keyed by unique_id, stamped at ts
@@ -84,12 +89,16 @@ func (e *landingEnv) produce(bal kafka.Balancer, msgs ...kafka.Message) {
 
 // start runs a landing until the returned stop is called; stop waits for
 // RunLanding to return and fails the test unless it returned nil.
-func (e *landingEnv) start(maxRecords int, interval time.Duration, reg prometheus.Registerer, wrap func(consume.Handler) consume.Handler) (stop func()) {
+func (e *landingEnv) start(maxRecords int, interval time.Duration, reg prometheus.Registerer, hooks landingHooks) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	store := e.lake
+	if e.landLake != nil {
+		store = e.landLake
+	}
 	go func() {
-		done <- runLanding(ctx, LandingOptions{Brokers: e.brokers, Topic: e.topic, Group: e.group, Lake: e.lake,
-			MaxRecords: maxRecords, Interval: interval, Log: testenv.Log(e.t), Registry: reg}, wrap)
+		done <- runLanding(ctx, LandingOptions{Brokers: e.brokers, Topic: e.topic, Group: e.group, Lake: store,
+			MaxRecords: maxRecords, Interval: interval, Log: testenv.Log(e.t), Registry: reg}, hooks)
 	}()
 	var once sync.Once
 	stop = func() {
@@ -163,7 +172,34 @@ func (e *landingEnv) assertLandedExactlyOnce() []RawObject {
 	if total != len(e.sent) || len(at) != len(e.sent) {
 		e.t.Errorf("the raw zone holds %d records (%d distinct), produced %d", total, len(at), len(e.sent))
 	}
+	e.assertCheckpoints(objs)
 	return objs
+}
+
+// assertCheckpoints checks each partition's checkpoint against the raw
+// zone: Next is one past its last landed offset, Newest the latest
+// timestamp landed, and nothing is pending.
+func (e *landingEnv) assertCheckpoints(objs []RawObject) {
+	e.t.Helper()
+	ctx := context.Background()
+	next, newest := map[int]int64{}, map[int]time.Time{}
+	for _, o := range objs {
+		next[o.Partition] = max(next[o.Partition], o.Last+1)
+		recs, err := LoadRaw(ctx, e.lake, o.Key)
+		testenv.Must(e.t, err)
+		for _, r := range recs {
+			if r.Timestamp.After(newest[o.Partition]) {
+				newest[o.Partition] = r.Timestamp
+			}
+		}
+	}
+	for p, n := range next {
+		cp, err := ReadCheckpoint(ctx, e.lake, e.topic, p)
+		testenv.Must(e.t, err)
+		if cp.Next != n || !cp.Newest.Equal(newest[p]) || len(cp.Pending) != 0 || cp.Topic != e.topic || cp.Partition != p {
+			e.t.Errorf("checkpoint of partition %d: %+v; want next %d, newest %s, nothing pending", p, cp, n, newest[p])
+		}
+	}
 }
 
 // metric returns the sum of a gathered metric's series.
@@ -197,7 +233,7 @@ func TestLandingWritesEveryRecordOnceAcrossObjects(t *testing.T) {
 	const n = 2500
 	e.produce(nil, e.pins(n, time.Time{})...)
 	reg := prometheus.NewRegistry()
-	stop := e.start(1000, 200*time.Millisecond, reg, nil)
+	stop := e.start(1000, 200*time.Millisecond, reg, landingHooks{})
 	e.awaitLanded(n)
 	stop()
 
@@ -271,7 +307,7 @@ func TestLandingResumesFromRawZoneAfterCrashBeforeCommit(t *testing.T) {
 			return nil
 		})
 	}
-	stop := e.start(300, 200*time.Millisecond, nil, wrap)
+	stop := e.start(300, 200*time.Millisecond, nil, landingHooks{wrap: wrap})
 	testenv.Eventually(t, 90*time.Second, func() (bool, string) { return ctx.Err() != nil, "no third batch was stored" })
 	stop()
 
@@ -286,8 +322,102 @@ func TestLandingResumesFromRawZoneAfterCrashBeforeCommit(t *testing.T) {
 		t.Fatalf("the crashed batch %d-%d is not in the raw zone: %+v", crashed.Messages[0].Offset, crashed.Last(), objs)
 	}
 
-	stop = e.start(300, 200*time.Millisecond, nil, nil)
+	stop = e.start(300, 200*time.Millisecond, nil, landingHooks{})
 	e.awaitLanded(n)
+	stop()
+	e.assertLandedExactlyOnce()
+}
+
+// TestLandingResumesAfterCrashBetweenUploadAndCheckpoint: the landing dies
+// after storing an object and before the checkpoint that follows it. The
+// checkpoint written before the upload lists the object as pending, so the
+// next landing resumes after it, even though it closes its batches at
+// other offsets (a re-landed record would be in two objects).
+func TestLandingResumesAfterCrashBetweenUploadAndCheckpoint(t *testing.T) {
+	e := newLandingEnv(t)
+	const n = 2000
+	e.produce(nil, e.pins(n, time.Time{})...)
+
+	var (
+		mu      sync.Mutex
+		uploads int
+		crashed string // key of the object stored just before the crash
+	)
+	ctx, crash := context.WithCancel(context.Background())
+	defer crash()
+	dead := func() bool { mu.Lock(); defer mu.Unlock(); return crashed != "" }
+	hooks := landingHooks{
+		wrap: func(h consume.Handler) consume.Handler {
+			return consume.HandlerFunc(func(hctx context.Context, b consume.Batch) error {
+				if dead() {
+					return errCrash // the process is gone
+				}
+				return h.Handle(hctx, b)
+			})
+		},
+		afterUpload: func(key string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if crashed != "" {
+				return errCrash
+			}
+			if uploads++; uploads == 3 {
+				crashed = key
+				crash()
+				return errCrash
+			}
+			return nil
+		},
+	}
+	stop := e.start(300, 200*time.Millisecond, nil, hooks)
+	testenv.Eventually(t, 90*time.Second, func() (bool, string) { return ctx.Err() != nil, "no third object was stored" })
+	stop()
+
+	k, ok := layout.Parse(crashed)
+	if !ok || k.Kind != layout.RawPart {
+		t.Fatalf("crashed after %q, not a raw part", crashed)
+	}
+	cp, err := ReadCheckpoint(context.Background(), e.lake, e.topic, k.Partition)
+	testenv.Must(t, err)
+	if cp.Next > k.First || len(cp.Pending) == 0 || cp.Pending[len(cp.Pending)-1].Key != crashed && cp.Pending[0].Key != crashed {
+		t.Fatalf("checkpoint after the crash: %+v; want next ≤ %d with %s pending", cp, k.First, crashed)
+	}
+	if c := e.committed(k.Partition); c > k.First {
+		t.Fatalf("partition %d committed %d, past the crashed object's first offset %d", k.Partition, c, k.First)
+	}
+
+	// Other batch bounds than before the crash: re-landing the crashed
+	// object's records would put them in a second object.
+	stop = e.start(170, 200*time.Millisecond, nil, landingHooks{})
+	e.awaitLanded(n)
+	stop()
+	e.assertLandedExactlyOnce()
+}
+
+// TestLandingCheckpointsARawZoneLandedWithoutThem: a raw zone an older
+// pinpipe landed has no checkpoints; the landing finds where each
+// partition stands by listing it once, then goes on with checkpoints.
+func TestLandingCheckpointsARawZoneLandedWithoutThem(t *testing.T) {
+	e := newLandingEnv(t)
+	ctx := context.Background()
+	e.produce(nil, e.pins(600, time.Time{})...)
+	stop := e.start(250, 200*time.Millisecond, nil, landingHooks{})
+	e.awaitLanded(600)
+	stop()
+	cps, err := e.lake.List(ctx, layout.CheckpointPrefix(e.topic))
+	testenv.Must(t, err)
+	if len(cps) != broker.Partitions {
+		t.Fatalf("%d checkpoints for %d partitions: %+v", len(cps), broker.Partitions, cps)
+	}
+	for _, o := range cps {
+		testenv.Must(t, e.lake.Delete(ctx, o.Key))
+	}
+
+	// A new group too, so only the raw zone knows where each partition is.
+	e.group = testenv.Name("landing-")
+	e.produce(nil, e.pins(400, time.Time{})...)
+	stop = e.start(250, 200*time.Millisecond, nil, landingHooks{})
+	e.awaitLanded(1000)
 	stop()
 	e.assertLandedExactlyOnce()
 }
@@ -295,14 +425,14 @@ func TestLandingResumesFromRawZoneAfterCrashBeforeCommit(t *testing.T) {
 func TestLandingResumesFromRawZoneUnderANewGroup(t *testing.T) {
 	e := newLandingEnv(t)
 	e.produce(nil, e.pins(600, time.Time{})...)
-	stop := e.start(250, 200*time.Millisecond, nil, nil)
+	stop := e.start(250, 200*time.Millisecond, nil, landingHooks{})
 	e.awaitLanded(600)
 	stop()
 
 	// A new group has no committed offsets; the raw zone says where to go on.
 	e.group = testenv.Name("landing-")
 	e.produce(nil, e.pins(400, time.Time{})...)
-	stop = e.start(250, 200*time.Millisecond, nil, nil)
+	stop = e.start(250, 200*time.Millisecond, nil, landingHooks{})
 	e.awaitLanded(1000)
 	stop()
 	e.assertLandedExactlyOnce()
@@ -321,7 +451,7 @@ func TestLandingSplitsABatchThatSpansMidnight(t *testing.T) {
 	e.produce(toPartition0, append(before, after...)...)
 
 	// MaxRecords closes the batch at exactly the 7 records.
-	stop := e.start(7, time.Minute, nil, nil)
+	stop := e.start(7, time.Minute, nil, landingHooks{})
 	e.awaitLanded(7)
 	stop()
 
@@ -350,11 +480,11 @@ func TestLandingLandsEveryRecordOnceAcrossARestart(t *testing.T) {
 		}
 	}()
 
-	stop := e.start(200, 100*time.Millisecond, nil, nil)
+	stop := e.start(200, 100*time.Millisecond, nil, landingHooks{})
 	e.awaitLanded(1)
 	stop() // mid-stream: the producer is still going
 
-	stop = e.start(200, 100*time.Millisecond, nil, nil)
+	stop = e.start(200, 100*time.Millisecond, nil, landingHooks{})
 	<-produced
 	e.awaitLanded(n)
 	stop()
@@ -375,7 +505,7 @@ func TestLandingUploadsAnObjectPastThePartSizeInParts(t *testing.T) {
 	}
 	e.produce(kafka.BalancerFunc(func(kafka.Message, ...int) int { return 1 }), msgs...)
 
-	stop := e.start(len(msgs), time.Minute, nil, nil)
+	stop := e.start(len(msgs), time.Minute, nil, landingHooks{})
 	e.awaitLanded(len(msgs))
 	stop()
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"pinpipe/internal/buildinfo"
 	"pinpipe/lake"
 	"pinpipe/lake/layout"
 )
@@ -29,7 +30,7 @@ func WriteRaw(w io.Writer, recs []RawRecord) error {
 		// Min/max bounds of opaque JSON filter nothing, and for large
 		// messages they copied whole values into the footer.
 		parquet.SkipPageBounds("value"),
-		parquet.CreatedBy("pinpipe", "", ""),
+		parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()),
 	)
 	if err != nil {
 		return fmt.Errorf("raw: encode %d records: %w", len(recs), err)

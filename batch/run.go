@@ -14,6 +14,9 @@ const (
 	TriggerSchedule = pin.TriggerSchedule
 	TriggerAPI      = pin.TriggerAPI
 	TriggerCLI      = pin.TriggerCLI
+	TriggerLateData = pin.TriggerLateData
+	// TriggerCompleted: see pin.TriggerCompleted.
+	TriggerCompleted = pin.TriggerCompleted
 
 	StatusQueued    = pin.RunQueued
 	StatusRunning   = pin.RunRunning

@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
@@ -30,9 +32,43 @@ type ServiceOptions struct {
 	// Locker keeps each firing of the schedule to one instance of the
 	// cluster (see ScheduleLocker); nil: ScheduleLocker(Job.Store, …).
 	Locker gocron.Locker
-	// Clock drives the schedule; nil: the real clock. Tests pass a fake.
+	// Clock drives the schedule, the wait for completeness and the
+	// late-data checker; nil: the real clock. Tests pass a fake.
 	Clock clockwork.Clock
+	// Barrier, when set, runs before each on-demand run (trigger api or
+	// cli), so the run includes every pin accepted before it was asked
+	// for; a barrier that fails fails the run.
+	Barrier *Barrier
+
+	// Completeness tells when a day's raw zone is whole. nil: a day is
+	// complete as soon as it is over (its end has passed).
+	Completeness Completeness
+	// Wait is how long the scheduled run waits for its day to be complete
+	// before it records a failed run (PINPIPE_BATCH_WAIT); 0: 2h.
+	Wait time.Duration
+	// Poll is how often a waiting scheduled run asks again; 0: 30s.
+	Poll time.Duration
+	// LateCheck is how often the late-data checker runs
+	// (PINPIPE_LATE_CHECK_INTERVAL); 0: never.
+	LateCheck time.Duration
+	// LateLookback is how many days back from yesterday the checker looks
+	// (PINPIPE_LATE_LOOKBACK); 0: 7.
+	LateLookback int
+	// RawRetention is how long raw and rejected days are kept once they
+	// are curated (PINPIPE_RAW_RETENTION); the checker removes older
+	// ones. 0: forever.
+	RawRetention time.Duration
+	// Concurrency is how many runs one process runs at once, and a
+	// backfill's days at a time (PINPIPE_BATCH_CONCURRENCY); 0: 1.
+	Concurrency int
 }
+
+// Defaults of ServiceOptions' zero values.
+const (
+	DefaultWait         = 2 * time.Hour
+	DefaultPoll         = 30 * time.Second
+	DefaultLateLookback = 7
+)
 
 // Service is run control for the daily job, like Airflow's: it starts runs
 // on a schedule or on request, one per day at a time and one at a time in
@@ -50,6 +86,10 @@ type Service struct {
 	// live run's day lock kept it from marking failed.
 	staleRecheck time.Duration
 
+	// scheduleStopped keeps this instance from bidding for further
+	// firings of the schedule (StopSchedule).
+	scheduleStopped atomic.Bool
+
 	mu     sync.Mutex
 	closed bool
 	active map[string]string // dt → id of its queued or running run
@@ -58,17 +98,31 @@ type Service struct {
 	// saved (say, Cassandra was down); they are saved again before each
 	// run and overlay the store's history in Runs and Run.
 	pending map[string]Run
+	// waiting holds the days whose scheduled run waits for completeness.
+	waiting map[string]bool
+	// backfilling is true while a backfill of this process runs.
+	backfilling bool
 }
 
 // NewService returns a Service for o.Job; call Serve to start its schedule,
 // or RunNow to run once in the foreground.
 func NewService(o ServiceOptions) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	o.Wait = cmp.Or(o.Wait, DefaultWait)
+	o.Poll = cmp.Or(o.Poll, DefaultPoll)
+	o.LateLookback = cmp.Or(o.LateLookback, DefaultLateLookback)
+	o.Concurrency = max(o.Concurrency, 1)
 	return &Service{
-		o: o, store: o.Job.Store, ctx: ctx, cancel: cancel, slot: make(chan struct{}, 1), staleRecheck: DayLockTTL,
-		active: map[string]string{}, pending: map[string]Run{},
+		o: o, store: o.Job.Store, ctx: ctx, cancel: cancel, slot: make(chan struct{}, o.Concurrency), staleRecheck: DayLockTTL,
+		active: map[string]string{}, pending: map[string]Run{}, waiting: map[string]bool{},
 	}
 }
+
+// now returns the time by the service's clock.
+func (s *Service) now() time.Time { return s.o.Clock.Now().UTC() }
 
 // Job returns the job the service runs. Set its hooks before starting
 // runs.
@@ -85,28 +139,31 @@ func (s *Service) Job() *Job { return s.o.Job }
 func (s *Service) Serve(ctx context.Context) error {
 	defer s.Close()
 	held := s.recoverStale(ctx)
-	if s.o.Cron != "" {
-		opts := []gocron.SchedulerOption{gocron.WithLocation(time.UTC)}
-		now := time.Now
-		if s.o.Clock != nil {
-			opts, now = append(opts, gocron.WithClock(s.o.Clock)), s.o.Clock.Now
-		}
+	if s.o.Cron != "" || s.o.LateCheck > 0 {
 		locker := s.o.Locker
 		if locker == nil {
-			locker = ScheduleLocker(s.store, now)
+			locker = ScheduleLocker(s.store, s.o.Clock.Now)
 		}
-		sched, err := gocron.NewScheduler(append(opts, gocron.WithDistributedLocker(locker))...)
+		locker = stoppableLocker{Locker: locker, stopped: &s.scheduleStopped}
+		sched, err := gocron.NewScheduler(gocron.WithLocation(time.UTC), gocron.WithClock(s.o.Clock), gocron.WithDistributedLocker(locker))
 		if err != nil {
 			return fmt.Errorf("batch: scheduler: %w", err)
 		}
-		_, err = sched.NewJob(gocron.CronJob(s.o.Cron, false), gocron.NewTask(s.scheduled), gocron.WithName("daily batch run"))
-		if err != nil {
-			_ = sched.Shutdown()
-			return fmt.Errorf("batch: schedule %q (PINPIPE_BATCH_CRON): %w", s.o.Cron, err)
+		defer func() { _ = sched.Shutdown() }()
+		if s.o.Cron != "" {
+			_, err = sched.NewJob(gocron.CronJob(s.o.Cron, false), gocron.NewTask(s.scheduled), gocron.WithName("daily batch run"))
+			if err != nil {
+				return fmt.Errorf("batch: schedule %q (PINPIPE_BATCH_CRON): %w", s.o.Cron, err)
+			}
+			s.o.Log.Info("batch: daily run scheduled", slog.String("cron", s.o.Cron), slog.String("tz", "UTC"),
+				slog.Duration("wait_for_complete", s.o.Wait))
+		}
+		if s.o.LateCheck > 0 {
+			if err := s.scheduleCheck(sched); err != nil {
+				return err
+			}
 		}
 		sched.Start()
-		defer func() { _ = sched.Shutdown() }()
-		s.o.Log.Info("batch: daily run scheduled", slog.String("cron", s.o.Cron), slog.String("tz", "UTC"))
 	}
 	recheck := time.NewTimer(s.staleRecheck)
 	defer recheck.Stop()
@@ -125,12 +182,25 @@ func (s *Service) Serve(ctx context.Context) error {
 	}
 }
 
-// scheduled starts the daily run for yesterday (UTC).
-func (s *Service) scheduled() {
-	date := time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
-	if _, err := s.StartRun(s.ctx, date, TriggerSchedule); err != nil {
-		s.o.Log.Warn("batch: scheduled run not started", slog.String("dt", date), slog.String("why", pin.ErrorMessage(err)))
+// StopSchedule makes this instance bid for no further firing of the
+// schedule, so another instance of the cluster wins them; runs already
+// started go on. A stopping pinpipe calls it as its drain begins: a firing
+// it won then would be interrupted by its own shutdown moments later,
+// which leaves the day without its scheduled run. It cannot be undone.
+func (s *Service) StopSchedule() { s.scheduleStopped.Store(true) }
+
+// stoppableLocker loses every firing once stopped, without asking the
+// cluster, so that the firing stays free for the other instances.
+type stoppableLocker struct {
+	gocron.Locker
+	stopped *atomic.Bool
+}
+
+func (l stoppableLocker) Lock(ctx context.Context, key string) (gocron.Lock, error) {
+	if l.stopped.Load() {
+		return nil, errNotElected
 	}
+	return l.Locker.Lock(ctx, key)
 }
 
 // Close stops accepting runs, interrupts the running one and waits for it.
@@ -188,10 +258,12 @@ func (s *Service) begin(ctx context.Context, date, trigger string, background bo
 	if err != nil {
 		return Run{}, pin.Errorf(pin.EINVALID, "The date must be a day as YYYY-MM-DD, got %q.", date)
 	}
-	if today := time.Now().UTC().Format(time.DateOnly); d.Format(time.DateOnly) > today {
+	if today := s.now().Format(time.DateOnly); d.Format(time.DateOnly) > today {
 		return Run{}, pin.Errorf(pin.EINVALID, "The date %s is in the future (today is %s UTC); there are no pins for it yet.", date, today)
 	}
-	if err := s.checkRawDay(ctx, date); err != nil {
+	// Today's pins may all still be in the landing's open batches; the
+	// barrier brings them, and the run fails if it brings none.
+	if err := s.checkRawDay(ctx, date); err != nil && !s.barrierMayLand(date, trigger, err) {
 		return Run{}, err
 	}
 	s.mu.Lock()
@@ -208,24 +280,40 @@ func (s *Service) begin(ctx context.Context, date, trigger string, background bo
 	run := Run{ID: newRunID(time.Now()), Date: date, Trigger: trigger, Status: StatusQueued}
 	s.active[date] = run.ID
 	s.pending[run.ID] = run
+	if m := s.o.Metrics; m != nil {
+		m.Started.WithLabelValues(trigger).Inc()
+	}
 	if background {
 		s.wg.Add(1)
 	}
 	return run, nil
 }
 
+// barrierMayLand reports whether a run for date that checkRawDay refused
+// with err may still find raw pins after its barrier: an on-demand run for
+// today with a barrier set.
+func (s *Service) barrierMayLand(date, trigger string, err error) bool {
+	return s.o.Barrier != nil && trigger != TriggerSchedule && pin.ErrorCode(err) == pin.ENOTFOUND &&
+		date == time.Now().UTC().Format(time.DateOnly)
+}
+
 // checkRawDay returns ENOTFOUND when the raw zone holds no object for
 // date: a run would find no pins and replace the day's curated and serving
-// rows with nothing. Returns EUNAVAILABLE when the zone cannot be listed.
+// rows with nothing. Returns ECONFLICT when retention removed the day's
+// raw objects (a run would replace the day with only what landed since),
+// EUNAVAILABLE when the zone cannot be listed.
 func (s *Service) checkRawDay(ctx context.Context, date string) error {
 	if s.o.Job.Lake == nil {
 		return nil
 	}
-	objs, err := RawObjects(ctx, s.o.Job.Lake, date)
+	d, err := readDay(ctx, s.o.Job.Lake, date)
 	if err != nil {
-		return pin.Errorf(pin.EUNAVAILABLE, "The raw zone could not be listed to find the pins of %s: %v. Check GET /readyz, then retry.", date, err)
+		return pin.Errorf(pin.EUNAVAILABLE, "The raw zone could not be read to find the pins of %s: %v. Check GET /readyz, then retry.", date, err)
 	}
-	if len(objs) == 0 {
+	if d.expired {
+		return pin.Errorf(pin.ECONFLICT, "The raw zone of %s was removed by PINPIPE_RAW_RETENTION after the day was curated (run %s), so it cannot run again: a run would replace the day with only what landed since. The curated zone and the serving tables still hold it.", date, cmp.Or(d.committed, "unknown"))
+	}
+	if len(d.raw) == 0 {
 		return pin.Errorf(pin.ENOTFOUND, "The raw zone holds no pins for %s, so there is nothing to run. Pins accepted within the last PINPIPE_LANDING_INTERVAL may not have landed yet; retry then.", date)
 	}
 	return nil
@@ -239,6 +327,16 @@ func (s *Service) execute(ctx context.Context, run Run, progress func(Progress))
 	s.savePending(ctx)
 	s.save(ctx, run)
 	log := s.o.Log.With(slog.String("run", run.ID), slog.String("dt", run.Date), slog.String("trigger", run.Trigger))
+	if s.o.Barrier != nil && run.Trigger != TriggerSchedule {
+		began := time.Now()
+		if err := s.o.Barrier.Wait(ctx); err != nil {
+			return s.end(ctx, run, JobResult{}, err, log)
+		}
+		log.Info("batch: the raw zone holds everything accepted before the run", slog.Duration("waited", time.Since(began)))
+		if err := s.checkRawDay(ctx, run.Date); err != nil {
+			return s.end(ctx, run, JobResult{}, err, log)
+		}
+	}
 	select {
 	case s.slot <- struct{}{}:
 		defer func() { <-s.slot }()
@@ -252,6 +350,8 @@ func (s *Service) execute(ctx context.Context, run Run, progress func(Progress))
 	defer unlock()
 	now := time.Now().UTC()
 	run.Status, run.StartedAt = StatusRunning, &now
+	// A day not over when its run starts can still gain pins.
+	run.Complete = run.Date < now.Format(time.DateOnly)
 	s.save(ctx, run)
 	log.Info("batch: run started")
 	res, err := s.runJob(ctx, run, progress)

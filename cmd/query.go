@@ -6,13 +6,16 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/spf13/cobra"
 
 	"pinpipe/config"
 	"pinpipe/pin"
@@ -20,62 +23,77 @@ import (
 	"pinpipe/query"
 )
 
-func runQuery(ctx context.Context, env Env, args []string) error {
-	fs := flag.NewFlagSet("query", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+func newQuery(env Env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   `query [flags] "SQL"   (or "-" to read the SQL from stdin)`,
+		Short: "run one SQL query over the lake and print a table",
+		Long: `Runs one read-only SQL statement over the lake's views pins (curated zone)
+and pins_raw (raw zone) and prints the answer. By default it reads the lake
+itself (a local copy is kept under the data directory); with --url or
+PINPIPE_URL it asks a running pinpipe server instead.
+` + settingsPointer,
+		Example: `  pinpipe query "SELECT category, count(*) AS pins FROM pins GROUP BY 1 ORDER BY 2 DESC"
+  pinpipe query --format csv "SELECT * FROM pins WHERE dt = DATE '2026-11-24'" > day.csv
+  pinpipe query --url http://127.0.0.1:8000 "DESCRIBE pins"`,
+	}
+	fs := c.Flags()
 	format := fs.String("format", "table", "output: table, csv or json (the JSON of POST /query)")
 	limit := fs.Int("limit", query.DefaultLimit, fmt.Sprintf("most rows to print (1 to %d)", query.MaxLimit))
-	url := fs.String("url", "", "ask the pinpipe server at this URL (such as http://127.0.0.1:8000) instead of reading the lake in this process")
-	fs.Usage = func() {
-		fmt.Fprintln(env.Stderr, `Usage: pinpipe query [flags] "SQL"   (or "-" to read the SQL from stdin)
-
-Runs one read-only SQL statement over the lake's views pins (curated zone)
-and pins_raw (raw zone) and prints the answer. By default it reads the lake
-itself, as configured below (a local copy is kept under the data directory);
-with --url it asks a running pinpipe server.
-
-Examples:
-  pinpipe query "SELECT category, count(*) AS pins FROM pins GROUP BY 1 ORDER BY 2 DESC"
-  pinpipe query --format csv "SELECT * FROM pins WHERE dt = DATE '2026-11-24'" > day.csv
-  pinpipe query --url http://127.0.0.1:8000 "DESCRIBE pins"
-
-Flags:
-  --format table|csv|json, --limit N, --url URL`)
-		config.Usage(env.Stderr)
-	}
-	cfg, rest, err := config.Load(fs, args, env.Getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	} else if err != nil {
-		if strings.HasPrefix(err.Error(), "config:") {
-			return err
-		}
-		return errUsage
-	}
-	switch *format {
-	case "table", "csv", "json":
-	default:
-		return fmt.Errorf("--format must be table, csv or json, got %q", *format)
-	}
-	if *limit < 1 || *limit > query.MaxLimit {
-		return fmt.Errorf("--limit must be from 1 to %d, got %d", query.MaxLimit, *limit)
-	}
-	sql := strings.Join(rest, " ")
-	if sql == "-" {
-		b, err := io.ReadAll(env.Stdin)
+	url := fs.String("url", "", "ask the pinpipe server at this base URL (default $PINPIPE_URL) instead of reading the lake in this process")
+	local := fs.Bool("local", false, "read the lake in this process even when PINPIPE_URL is set")
+	load := config.Bind(fs, true)
+	c.RunE = func(c *cobra.Command, args []string) error {
+		ctx := c.Context()
+		cfg, err := load(env.Getenv)
 		if err != nil {
-			return fmt.Errorf("read the SQL from stdin: %w", err)
+			return usageError{err}
 		}
-		sql = string(b)
+		switch *format {
+		case "table", "csv", "json":
+		default:
+			return usagef("--format must be table, csv or json, got %q", *format)
+		}
+		if *limit < 1 || *limit > query.MaxLimit {
+			return usagef("--limit must be from 1 to %d, got %d", query.MaxLimit, *limit)
+		}
+		server := *url
+		if server == "" && !*local {
+			server = strings.TrimSpace(env.Getenv("PINPIPE_URL"))
+			server, _, _ = strings.Cut(server, ",")
+		}
+		if *local && *url != "" {
+			return usagef("give --url or --local, not both")
+		}
+		if server != "" {
+			if err := checkBaseURL(server); err != nil {
+				return err
+			}
+		}
+		sql := strings.Join(args, " ")
+		if sql == "-" {
+			b, err := io.ReadAll(env.Stdin)
+			if err != nil {
+				return fmt.Errorf("read the SQL from stdin: %w", err)
+			}
+			sql = string(b)
+		}
+		if strings.TrimSpace(sql) == "" {
+			return usagef("give the SQL to run as an argument, or - to read it from stdin")
+		}
+		if server != "" {
+			return queryServer(ctx, env, server, cfg.APIKey, sql, *limit, *format)
+		}
+		if cfg.S3Endpoint == "" {
+			// The embedded lake lives under the data directory; opening it
+			// would create an empty one and answer as if it held nothing.
+			if _, err := os.Stat(filepath.Join(cfg.DataDir, "s3")); err != nil {
+				return fmt.Errorf("no lake at %s: run pinpipe query where 'pinpipe serve' keeps its data, point --data-dir (PINPIPE_DATA_DIR) at it, or ask a running server with --url (PINPIPE_URL)",
+					filepath.Join(cfg.DataDir, "s3"))
+			}
+		}
+		return queryLake(ctx, env, cfg, sql, *limit, *format)
 	}
-	if strings.TrimSpace(sql) == "" {
-		fs.Usage()
-		return errUsage
-	}
-	if *url != "" {
-		return queryServer(ctx, env, *url, cfg.APIKey, sql, *limit, *format)
-	}
-	return queryLake(ctx, env, cfg, sql, *limit, *format)
+	return c
 }
 
 // queryLake runs the query in this process, over the configured lake.

@@ -3,28 +3,39 @@ package cmd
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"pinpipe/config"
 	"pinpipe/pipeline"
 )
 
-func runServe(ctx context.Context, env Env, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(env.Stderr, "Usage: pinpipe serve [flags]\n\nRuns the whole pipeline: POST /pins into Kafka, the batch and stream lanes,\nSQL over the lake, the dashboard. Dependencies left unset run embedded.")
-		config.Usage(env.Stderr)
+func newServe(env Env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "serve [flags]",
+		Short: "run the pipeline and the HTTP API (the default)",
+		Long: `Runs the whole pipeline: POST /pins into Kafka, the batch and stream lanes,
+SQL over the lake, the dashboard. Dependencies left unset run embedded.
+
+Every flag below is also an environment variable (shown with it); a flag
+wins over the variable, which wins over the default.`,
+		Args: noArgs,
 	}
-	cfg, _, err := config.Load(fs, args, env.Getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	} else if err != nil {
-		return err
+	c.Flags().SortFlags = false // the settings in the order of the table
+	load := config.Bind(c.Flags(), false)
+	c.RunE = func(c *cobra.Command, _ []string) error {
+		cfg, err := load(env.Getenv)
+		if err != nil {
+			return usageError{err}
+		}
+		return serve(c.Context(), env, cfg)
 	}
+	return c
+}
+
+func serve(ctx context.Context, env Env, cfg *config.Config) error {
 	log := newLogger(env, cfg.LogLevel, cfg.LogFormat)
 	p, err := pipeline.Start(ctx, cfg, log)
 	if err != nil {

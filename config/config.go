@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"github.com/spf13/pflag"
 )
 
 // Config is everything pinpipe reads from its environment. The only other
@@ -50,8 +51,17 @@ type Config struct {
 	PostgresURL string // empty: the embedded stand-in tables
 
 	BatchCron         string
+	BatchWait         time.Duration // how long the scheduled run waits for its day to be complete
+	BatchConcurrency  int           // batch runs one process runs at once; a backfill's days at a time
+	LateCheckInterval time.Duration // how often the late-data checker runs
+	LateLookback      int           // days back from yesterday the checker looks at
+	RawRetention      time.Duration // raw and rejected days older than this are removed once curated; 0 keeps them
 	LandingMaxRecords int
 	LandingInterval   time.Duration
+	// LateGrace is how long after a day's end records stamped that day may
+	// still arrive: the day is complete only once the landing stored past
+	// its end plus this.
+	LateGrace time.Duration
 
 	StreamMaxRecords int
 	StreamInterval   time.Duration
@@ -163,8 +173,35 @@ var settings = []setting{
 	{"PINPIPE_CASSANDRA_KEYSPACE", "pinterest", "Cassandra keyspace", func(c *Config, v string) error { c.CassandraKeyspace = v; return nil }},
 	{"PINPIPE_POSTGRES_URL", "", "Postgres connection URL (empty: embedded stand-in)", func(c *Config, v string) error { c.PostgresURL = v; return nil }},
 	{"PINPIPE_BATCH_CRON", "0 8 * * *", "cron schedule (UTC) of the daily batch run, for yesterday", func(c *Config, v string) error { c.BatchCron = v; return validCron(v) }},
+	{"PINPIPE_BATCH_WAIT", "2h", "how long the scheduled run waits for its day to be complete (every partition landed past the day's end) before it records a failed run; it then runs by itself once the day is complete", durSetter(func(c *Config, d time.Duration) { c.BatchWait = d })},
+	{"PINPIPE_BATCH_CONCURRENCY", "1", "batch runs one instance runs at once; a backfill runs its days this many at a time", intSetter(func(c *Config, n int) { c.BatchConcurrency = n })},
+	{"PINPIPE_LATE_CHECK_INTERVAL", "10m", "how often one instance re-runs curated days whose raw zone gained late records (trigger late-data), runs days whose scheduled run gave up once they are complete, and applies PINPIPE_RAW_RETENTION; at least 1m", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			return fmt.Errorf("want a duration of at least 1m, such as 10m or 1h, got %q", v)
+		}
+		c.LateCheckInterval = d
+		return nil
+	}},
+	{"PINPIPE_LATE_LOOKBACK", "7", "how many days back from yesterday the late-data check looks (a whole number of days)", func(c *Config, v string) error {
+		n, err := strconv.Atoi(strings.TrimSuffix(v, "d"))
+		if err != nil || n <= 0 || n > 366 {
+			return fmt.Errorf("want a whole number of days from 1 to 366, such as 7, got %q", v)
+		}
+		c.LateLookback = n
+		return nil
+	}},
+	{"PINPIPE_RAW_RETENTION", "0", "how long raw and rejected days are kept once a run curated them, such as 90d or 2160h (0: forever); older ones are removed by the late-data check", func(c *Config, v string) error {
+		d, err := dayDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("want 0 (keep forever) or a duration such as 90d, 30d or 720h, got %q", v)
+		}
+		c.RawRetention = d
+		return nil
+	}},
 	{"PINPIPE_LANDING_MAX_RECORDS", "10000", "raw-zone object size in records", intSetter(func(c *Config, n int) { c.LandingMaxRecords = n })},
 	{"PINPIPE_LANDING_INTERVAL", "60s", "longest wait before a raw-zone object is written", durSetter(func(c *Config, d time.Duration) { c.LandingInterval = d })},
+	{"PINPIPE_LATE_GRACE", "10m", "how long after a UTC day ends its records may still arrive; the day is complete once the landing stored past its end plus this", durSetter(func(c *Config, d time.Duration) { c.LateGrace = d })},
 	{"PINPIPE_STREAM_MAX_RECORDS", "5000", "stream micro-batch size in records", intSetter(func(c *Config, n int) { c.StreamMaxRecords = n })},
 	{"PINPIPE_STREAM_INTERVAL", "100ms", "longest wait before a stream micro-batch is written", durSetter(func(c *Config, d time.Duration) { c.StreamInterval = d })},
 	{"PINPIPE_MAX_BODY_BYTES", "16777216", "largest POST /pins body in bytes", func(c *Config, v string) error {
@@ -250,27 +287,59 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config,
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c, err := resolve(getenv, func(env string) (string, bool) { return *values[env], set[Flag(env)] })
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, fs.Args(), nil
+}
 
+// Bind registers a --flag per setting on fs, a pflag set such as a cobra
+// command's, with the setting's default and its environment variable in
+// the help; hidden hides them from the help (a command that reads the
+// settings but points to `pinpipe serve --help` for them). Call the
+// returned function once fs is parsed: it reads the configuration as Load
+// does (flag over environment over default) and returns an error naming
+// the setting when a value is invalid.
+func Bind(fs *pflag.FlagSet, hidden bool) func(getenv func(string) string) (*Config, error) {
+	values := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		values[s.env] = fs.String(Flag(s.env), s.def, fmt.Sprintf("%s (env %s)", s.usage, s.env))
+		if hidden {
+			_ = fs.MarkHidden(Flag(s.env))
+		}
+	}
+	return func(getenv func(string) string) (*Config, error) {
+		return resolve(getenv, func(env string) (string, bool) { return *values[env], fs.Changed(Flag(env)) })
+	}
+}
+
+// resolve builds the Config from each setting's default, its environment
+// variable and its flag (flag returns the value and whether it was given).
+func resolve(getenv func(string) string, flag func(env string) (string, bool)) (*Config, error) {
 	c := &Config{}
 	for _, s := range settings {
 		v, from := s.def, "default"
 		if e := getenv(s.env); e != "" {
 			v, from = e, s.env
 		}
-		if set[Flag(s.env)] {
-			v, from = *values[s.env], "--"+Flag(s.env)
+		if fv, ok := flag(s.env); ok {
+			v, from = fv, "--"+Flag(s.env)
 		}
 		if err := s.set(c, strings.TrimSpace(v)); err != nil {
-			return nil, nil, fmt.Errorf("config: %s (from %s): %w", s.env, from, err)
+			return nil, fmt.Errorf("config: %s (from %s): %w", s.env, from, err)
 		}
 	}
 	if abs, err := filepath.Abs(c.DataDir); err == nil {
 		c.DataDir = abs
 	}
-	if c.S3Endpoint != "" && (c.AWSAccessKeyID == "" || c.AWSSecretKey == "") {
-		return nil, nil, errors.New("config: PINPIPE_S3_ENDPOINT is set but AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is not; set both to the S3 server's credentials")
+	if keep := time.Duration(c.LateLookback+1) * 24 * time.Hour; c.RawRetention > 0 && c.RawRetention < keep {
+		return nil, fmt.Errorf("config: PINPIPE_RAW_RETENTION (%s) must be at least PINPIPE_LATE_LOOKBACK + 1 days (%dd): the late-data check may still re-run those days, and a re-run needs the day's raw zone", c.RawRetention, c.LateLookback+1)
 	}
-	return c, fs.Args(), nil
+	if c.S3Endpoint != "" && (c.AWSAccessKeyID == "" || c.AWSSecretKey == "") {
+		return nil, errors.New("config: PINPIPE_S3_ENDPOINT is set but AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is not; set both to the S3 server's credentials")
+	}
+	return c, nil
 }
 
 // Usage writes the table of settings: environment variable, flag, default.
@@ -332,6 +401,19 @@ func durSetter(f func(*Config, time.Duration)) func(*Config, string) error {
 		f(c, d)
 		return nil
 	}
+}
+
+// dayDuration reads a duration as time.ParseDuration does, or a whole
+// number of days written as "90d"; "0" is zero.
+func dayDuration(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 100*366 {
+			return 0, fmt.Errorf("bad number of days %q", v)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
 }
 
 // validHosts checks each entry is "*", a host name or IP, or one of those

@@ -59,6 +59,10 @@ func TestLoadNamesTheSettingOfABadValue(t *testing.T) {
 		{map[string]string{"PINPIPE_ALLOWED_ORIGINS": "https://dash.example.com/"}, nil, "PINPIPE_ALLOWED_ORIGINS"},
 		{map[string]string{"PINPIPE_ALLOWED_ORIGINS": "dash.example.com"}, nil, "PINPIPE_ALLOWED_ORIGINS"},
 		{map[string]string{"PINPIPE_ALLOWED_ORIGINS": "ftp://dash.example.com"}, nil, "PINPIPE_ALLOWED_ORIGINS"},
+		{map[string]string{"PINPIPE_RAW_RETENTION": "ninety days"}, nil, "PINPIPE_RAW_RETENTION"},
+		{map[string]string{"PINPIPE_RAW_RETENTION": "5d"}, nil, "at least PINPIPE_LATE_LOOKBACK + 1 days (8d)"},
+		{map[string]string{"PINPIPE_LATE_CHECK_INTERVAL": "10s"}, nil, "PINPIPE_LATE_CHECK_INTERVAL"},
+		{map[string]string{"PINPIPE_LATE_LOOKBACK": "a week"}, nil, "PINPIPE_LATE_LOOKBACK"},
 	} {
 		_, err := load(t, tt.env, tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -97,5 +101,25 @@ func TestLoadReadsTheMaxFieldBytes(t *testing.T) {
 	}
 	if _, err := load(t, nil, "--max-field-bytes", "0"); err == nil || !strings.Contains(err.Error(), "PINPIPE_MAX_FIELD_BYTES (from --max-field-bytes)") {
 		t.Fatalf("a limit of 0: %v", err)
+	}
+}
+
+func TestLoadReadsTheBatchScheduleSettings(t *testing.T) {
+	c, err := load(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BatchWait != 2*time.Hour || c.LateCheckInterval != 10*time.Minute || c.LateLookback != 7 || c.RawRetention != 0 || c.BatchConcurrency != 1 {
+		t.Fatalf("defaults: wait %s check %s lookback %d retention %s concurrency %d", c.BatchWait, c.LateCheckInterval, c.LateLookback, c.RawRetention, c.BatchConcurrency)
+	}
+	c, err = load(t, map[string]string{"PINPIPE_RAW_RETENTION": "90d", "PINPIPE_LATE_LOOKBACK": "14d"}, "--batch-concurrency", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RawRetention != 90*24*time.Hour || c.LateLookback != 14 || c.BatchConcurrency != 2 {
+		t.Fatalf("retention %s lookback %d concurrency %d", c.RawRetention, c.LateLookback, c.BatchConcurrency)
+	}
+	if c, err = load(t, map[string]string{"PINPIPE_RAW_RETENTION": "2160h"}); err != nil || c.RawRetention != 90*24*time.Hour {
+		t.Fatalf("PINPIPE_RAW_RETENTION=2160h: %v, %v", c, err)
 	}
 }

@@ -6,9 +6,9 @@ package consume
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -55,6 +55,10 @@ type Options struct {
 
 	MaxRecords int           // a batch closes at this many records …
 	MaxWait    time.Duration // … or this long after its first record
+
+	// Flush, when set, closes open batches early: a batch being collected
+	// when Flush.Now is called closes with what it holds.
+	Flush *Flush
 
 	// StartOffset, when set, decides where a newly assigned partition is
 	// read from, given the group's committed offset (kafka.FirstOffset when
@@ -208,10 +212,14 @@ func fetchBatch(ctx context.Context, r *kafka.Reader, o Options, partition int) 
 	b.HighWaterMark = first.HighWaterMark
 	wctx, cancel := context.WithTimeout(ctx, o.MaxWait)
 	defer cancel()
+	if o.Flush != nil {
+		stop := context.AfterFunc(o.Flush.ctx(), cancel)
+		defer stop()
+	}
 	for len(b.Messages) < o.MaxRecords {
 		m, err := r.FetchMessage(wctx)
 		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			if wctx.Err() != nil {
 				break
 			}
 			return b, err
@@ -220,6 +228,36 @@ func fetchBatch(ctx context.Context, r *kafka.Reader, o Options, partition int) 
 		b.HighWaterMark = m.HighWaterMark
 	}
 	return b, nil
+}
+
+// Flush asks the batches being collected to close now rather than at
+// MaxWait. The zero value is ready to use; it is safe for concurrent use.
+type Flush struct {
+	mu     sync.Mutex
+	c      context.Context
+	cancel context.CancelFunc
+}
+
+// Now closes every batch collected at this moment with the records it
+// holds; batches begun later wait for MaxWait as usual. A partition with no
+// batch open is not affected: its next record starts a new batch.
+func (f *Flush) Now() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cancel != nil {
+		f.cancel()
+	}
+	f.c, f.cancel = nil, nil
+}
+
+// ctx returns a context that ends at the next call to Now.
+func (f *Flush) ctx() context.Context {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.c == nil {
+		f.c, f.cancel = context.WithCancel(context.Background())
+	}
+	return f.c
 }
 
 // grace is how long a batch may still take to be stored once its

@@ -215,6 +215,26 @@ func TestBatchClosesMaxWaitAfterItsFirstRecord(t *testing.T) {
 	}
 }
 
+func TestFlushClosesOpenBatchesBeforeMaxWait(t *testing.T) {
+	e := newEnv(t)
+	var rec recorder
+	// Neither limit can close a batch within the test: only Flush can.
+	o := e.options(1000, time.Hour)
+	o.Flush = &consume.Flush{}
+	e.start(o, rec.handler("a", nil))
+	e.awaitMembers(1)
+	e.produce(0, 5)
+	e.produce(1, 3)
+	// A flush only closes batches already open, so it is asked for again
+	// until the records were fetched and stored.
+	testenv.Eventually(t, await, func() (bool, string) {
+		o.Flush.Now()
+		all, _ := rec.count()
+		return len(all) == 8, fmt.Sprintf("%d of 8 records stored", len(all))
+	})
+	rec.assertExactlyOnce(t, map[int]int64{0: 5, 1: 3})
+}
+
 func TestStartOffsetDecidesWhereAPartitionIsRead(t *testing.T) {
 	e := newEnv(t)
 	e.produce(0, 10)

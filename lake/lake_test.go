@@ -78,3 +78,24 @@ func TestOpenNamesTheEndpointWhenS3IsUnreachable(t *testing.T) {
 		t.Fatalf("Open of a dead endpoint: %v, want an error naming it", err)
 	}
 }
+
+func TestStoreListsEachDayPrefixOnce(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	for _, k := range []string{
+		"raw/dt=2026-11-24/part-0-00000000000000000000-00000000000000000009.parquet",
+		"raw/dt=2026-11-24/part-1-00000000000000000000-00000000000000000004.parquet",
+		"raw/dt=2026-11-23/part-0-00000000000000000000-00000000000000000001.parquet",
+		"curated/dt=2026-11-25/_committed-a",
+	} {
+		testenv.Must(t, s.Put(ctx, k, bytes.NewReader([]byte("x"))))
+	}
+	got, err := s.Prefixes(ctx, "raw/")
+	testenv.Must(t, err)
+	if want := []string{"raw/dt=2026-11-23/", "raw/dt=2026-11-24/"}; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("Prefixes(raw/) = %q, want %q", got, want)
+	}
+	if got, err := s.Prefixes(ctx, "rejected/"); err != nil || len(got) != 0 {
+		t.Fatalf("Prefixes(rejected/) = %q, %v; want none", got, err)
+	}
+}

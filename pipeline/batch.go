@@ -13,7 +13,9 @@ import (
 	"pinpipe/batch"
 	"pinpipe/batch/cassandra"
 	"pinpipe/batch/standin"
+	"pinpipe/broker"
 	"pinpipe/config"
+	"pinpipe/consume"
 	"pinpipe/lake"
 	"pinpipe/server"
 )
@@ -24,13 +26,18 @@ import (
 // the serving reads and the run history, with the api or the batch role.
 func (p *Pipeline) startBatch(ctx context.Context, roles config.Roles) error {
 	cfg := p.Config
+	var flush *consume.Flush
+	if roles.Has(config.RoleLanding) {
+		flush = &consume.Flush{}
+	}
 	if roles.Has(config.RoleAPI) || roles.Has(config.RoleBatch) {
-		svc, _, err := p.openBatch(ctx, p.Config.BatchCron)
+		svc, _, err := p.openBatch(ctx, p.Config.BatchCron, flush)
 		if err != nil {
 			return err
 		}
 		p.opts.Batch, p.opts.Serving = svc, svc
 		if roles.Has(config.RoleBatch) {
+			p.schedule = svc
 			p.goLane("batch", func() error { return svc.Serve(ctx) })
 		} else {
 			// Reads only: the server refuses POST /batch/runs without the
@@ -44,19 +51,52 @@ func (p *Pipeline) startBatch(ctx context.Context, roles config.Roles) error {
 	p.goLane("landing", func() error {
 		return batch.RunLanding(ctx, batch.LandingOptions{
 			Brokers: p.Brokers, Topic: cfg.Topic, Group: cfg.GroupPrefix + "-landing", Lake: p.Lake,
-			MaxRecords: cfg.LandingMaxRecords, Interval: cfg.LandingInterval, Log: p.Log, Registry: p.Registry,
+			MaxRecords: cfg.LandingMaxRecords, Interval: cfg.LandingInterval, Flush: flush, Log: p.Log, Registry: p.Registry,
 		})
 	})
 	return nil
+}
+
+// landingProgress returns what the batch lane reads of the landing's
+// progress: the flush barrier of on-demand runs, which asks flush (the
+// in-process landing's; nil without the landing role) to store its open
+// batches and waits up to twice PINPIPE_LANDING_INTERVAL for the
+// checkpoints to reach the topic's end offsets, so a landing in another
+// instance, which closes its batches within that interval, is waited for
+// too; and the completeness of days (PINPIPE_LATE_GRACE), whose watermark
+// goes to the registry. Both read the end offsets from the partitions'
+// leaders through one reader, closed with the pipeline. Returns nils when
+// no Kafka is known to this process (the embedded broker lives only in a
+// serving pinpipe).
+func (p *Pipeline) landingProgress(flush *consume.Flush) (*batch.Barrier, batch.Completeness) {
+	brokers := p.Brokers
+	if len(brokers) == 0 {
+		brokers = p.Config.KafkaBrokers
+	}
+	if len(brokers) == 0 || p.Lake == nil {
+		return nil, nil
+	}
+	offsets := broker.NewOffsets(brokers)
+	p.onClose(func(context.Context) error { offsets.Close(); return nil })
+	barrier := &batch.Barrier{Brokers: brokers, Topic: p.Config.Topic, Lake: p.Lake, Flush: flush,
+		Timeout: 2 * p.Config.LandingInterval, Offsets: offsets}
+	var reg prometheus.Registerer
+	if p.Registry != nil {
+		reg = p.Registry
+	}
+	complete := batch.NewCompleteness(batch.CompletenessOptions{Brokers: brokers, Topic: p.Config.Topic, Lake: p.Lake,
+		Grace: p.Config.LateGrace, Offsets: offsets, Registry: reg, Log: p.Log})
+	return barrier, complete
 }
 
 // openBatch opens the serving store — Cassandra, or the embedded stand-in
 // under <data dir>/cassandra when PINPIPE_CASSANDRA_HOSTS is unset — to be
 // closed after the lanes stop, adds its readiness check ("cassandra"), and
 // returns the daily job over it and p.Lake, and the job's run control on
-// schedule cron ("" for none). Returns an error naming Cassandra when it
-// cannot be reached.
-func (p *Pipeline) openBatch(ctx context.Context, cron string) (*batch.Service, *batch.Job, error) {
+// schedule cron ("" for none), with the landing's progress (see
+// landingProgress; flush is the in-process landing's, or nil). Returns an
+// error naming Cassandra when it cannot be reached.
+func (p *Pipeline) openBatch(ctx context.Context, cron string, flush *consume.Flush) (*batch.Service, *batch.Job, error) {
 	cfg := p.Config
 	m := batch.NewJobMetrics(p.Registry)
 	log := p.Log.With(slog.String("lane", "batch"))
@@ -91,7 +131,14 @@ func (p *Pipeline) openBatch(ctx context.Context, cron string) (*batch.Service, 
 	})
 	p.opts.Checks = append(p.opts.Checks, server.Check{Name: "cassandra", Embedded: embedded, Check: store.Check})
 	job := &batch.Job{Lake: p.Lake, Store: store, Log: log}
-	svc := batch.NewService(batch.ServiceOptions{Job: job, Cron: cron, Log: log, Metrics: m})
+	barrier, complete := p.landingProgress(flush)
+	o := batch.ServiceOptions{Job: job, Cron: cron, Log: log, Metrics: m, Barrier: barrier, Completeness: complete,
+		Wait: cfg.BatchWait, Concurrency: cfg.BatchConcurrency, LateLookback: cfg.LateLookback, RawRetention: cfg.RawRetention}
+	if cron != "" {
+		// The serving pinpipe checks for late data; `pinpipe batch` does not.
+		o.LateCheck = cfg.LateCheckInterval
+	}
+	svc := batch.NewService(o)
 	return svc, job, nil
 }
 
@@ -119,7 +166,7 @@ func OpenBatch(ctx context.Context, cfg *config.Config, log *slog.Logger, reg *p
 	if err := p.startLake(ctx); err != nil {
 		return nil, err
 	}
-	svc, job, err := p.openBatch(ctx, "")
+	svc, job, err := p.openBatch(ctx, "", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -332,3 +332,54 @@ func copyCurated(t *testing.T, s *lake.Store, dir string) {
 		testenv.Must(t, os.WriteFile(path, b, 0o644))
 	}
 }
+
+// TestOnDemandRunIncludesEveryPinAcceptedBeforeIt posts pins and at once
+// asks for a run of today, with the default landing interval (60 s): the
+// run's flush barrier makes the landing store them first, so the run holds
+// every one, and its record says the day is not complete. A run of a day
+// that is over says it is.
+func TestOnDemandRunIncludesEveryPinAcceptedBeforeIt(t *testing.T) {
+	ctx := context.Background()
+	cfg := testenv.Config(t)
+	cfg.LandingInterval = 60 * time.Second
+	p, err := pipeline.Start(ctx, cfg, testenv.Log(t))
+	testenv.Must(t, err)
+	defer p.Stop(ctx)
+	base := "http://" + p.Addr
+
+	const n = 120
+	g := synth.New(7)
+	var body bytes.Buffer
+	for range n {
+		line, _ := json.Marshal(g.Next())
+		body.Write(append(line, '\n'))
+	}
+	today := time.Now().UTC().Format(time.DateOnly)
+	postPins(t, base, body.Bytes())
+	first := startRun(t, base, today, http.StatusAccepted)
+	run := waitRun(t, base, first["id"].(string))
+	if after := time.Now().UTC().Format(time.DateOnly); after != today {
+		t.Skipf("the test straddled midnight UTC (%s, %s): run it again", today, after)
+	}
+	if run.Status != batch.StatusSucceeded || run.RowsIn != n || run.RowsOut != n {
+		t.Fatalf("run of today: %+v; want succeeded with all %d pins in and out", run, n)
+	}
+	if run.Complete {
+		t.Fatalf("run of today (not over): complete = true, want false: %+v", run)
+	}
+
+	// A day that is over: its pins are put in the raw zone directly, as
+	// the topic only takes records stamped now (partition 999 is not the
+	// topic's, so the barrier does not wait for it).
+	yesterday := time.Now().UTC().AddDate(0, 0, -1)
+	var obj bytes.Buffer
+	line, _ := json.Marshal(g.Next())
+	testenv.Must(t, batch.WriteRaw(&obj, []batch.RawRecord{{Topic: cfg.Topic, Partition: 999, Offset: 0,
+		Timestamp: yesterday, Value: string(line)}}))
+	dt := pin.DT(yesterday)
+	testenv.Must(t, p.Lake.Put(ctx, layout.RawKey(dt, 999, 0, 0), &obj))
+	past := waitRun(t, base, startRun(t, base, dt, http.StatusAccepted)["id"].(string))
+	if past.Status != batch.StatusSucceeded || past.RowsOut != 1 || !past.Complete {
+		t.Fatalf("run of %s: %+v; want succeeded with 1 pin and complete = true", dt, past)
+	}
+}

@@ -19,9 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"pinpipe/batch"
 	"pinpipe/broker"
 	"pinpipe/config"
 	"pinpipe/ingest"
+	"pinpipe/internal/buildinfo"
 	"pinpipe/lake"
 	"pinpipe/server"
 )
@@ -38,6 +40,7 @@ type Pipeline struct {
 	Addr     string // the HTTP server's bound address
 
 	opts     server.Options // what the lanes register for the server
+	schedule *batch.Service // the daily schedule, with the batch role
 	lanes    *errgroup.Group
 	stopLane context.CancelFunc
 	httpSrv  *http.Server
@@ -51,6 +54,9 @@ type Pipeline struct {
 func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Pipeline, err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := buildinfo.Register(reg); err != nil {
+		return nil, fmt.Errorf("metrics: register pinpipe_build_info: %w", err)
+	}
 	p := &Pipeline{Config: cfg, Log: log, Registry: reg}
 	// Bind first: a taken address should fail before anything else starts.
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -221,13 +227,17 @@ func (p *Pipeline) Wait(ctx context.Context) error {
 	}
 }
 
-// Stop drains in order: turn /readyz unready while still serving for
+// Stop drains in order: stop bidding for the schedule's firings (another
+// instance takes them), turn /readyz unready while still serving for
 // PINPIPE_SHUTDOWN_DRAIN (cut short when ctx ends), stop accepting
 // requests, flush the producer, stop the lanes (each finishes its
 // in-flight batch and commits its offsets), then close the stores and the
 // embedded defaults.
 func (p *Pipeline) Stop(ctx context.Context) error {
 	var errs []error
+	if p.schedule != nil {
+		p.schedule.StopSchedule()
+	}
 	if p.Server != nil && p.Config.ShutdownDrain > 0 {
 		p.Server.Drain()
 		p.Log.Info("stopping: /readyz answers 503 while requests are still served for the drain period",

@@ -19,6 +19,13 @@ type BatchService interface {
 	Runs(ctx context.Context, limit int) ([]pin.Run, error)
 	// Run returns one run. Returns ENOTFOUND when there is none with id.
 	Run(ctx context.Context, id string) (pin.Run, error)
+	// StartBackfill queues one run per day from..to and returns them.
+	// Returns EINVALID for a bad or too long range, ENOTFOUND when no day
+	// of it can run, ETOOMANY while another backfill runs.
+	StartBackfill(ctx context.Context, from, to, trigger string) (pin.Backfill, error)
+	// Days returns the newest n days with raw data, newest first, each with
+	// its completeness, whether it is stale and its newest run.
+	Days(ctx context.Context, n int) ([]pin.BatchDay, error)
 }
 
 // Serving answers the serving reads from Cassandra (or its stand-in).
@@ -43,6 +50,8 @@ func (s *Server) handleStartRun(w http.ResponseWriter, r *http.Request) {
 	}
 	var req struct {
 		Date string `json:"date"`
+		From string `json:"from"`
+		To   string `json:"to"`
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
 	if err != nil {
@@ -55,6 +64,10 @@ func (s *Server) handleStartRun(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if req.From != "" || req.To != "" {
+		s.startBackfill(w, r, req.Date, req.From, req.To)
+		return
+	}
 	if req.Date == "" {
 		req.Date = time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
 	}
@@ -65,6 +78,41 @@ func (s *Server) handleStartRun(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/batch/runs/"+run.ID)
 	writeJSON(w, http.StatusAccepted, run)
+}
+
+// startBackfill answers a POST /batch/runs that names a range.
+func (s *Server) startBackfill(w http.ResponseWriter, r *http.Request, date, from, to string) {
+	if date != "" || from == "" || to == "" {
+		s.writeError(w, r, pin.Errorf(pin.EINVALID, `Give either "date" for one day or both "from" and "to" for a range, such as {"from":"2026-11-01","to":"2026-11-07"}.`))
+		return
+	}
+	b, err := s.Batch.StartBackfill(r.Context(), from, to, pin.TriggerAPI)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, b)
+}
+
+func (s *Server) handleListDays(w http.ResponseWriter, r *http.Request) {
+	if s.Batch == nil {
+		s.writeError(w, r, errBatchOff)
+		return
+	}
+	n, err := queryInt(r, "n", 7, 90)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	days, err := s.Batch.Days(r.Context(), n)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if days == nil {
+		days = []pin.BatchDay{}
+	}
+	writeJSON(w, http.StatusOK, days)
 }
 
 func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) {

@@ -75,6 +75,34 @@ func (b *fakeBatch) Run(_ context.Context, id string) (pin.Run, error) {
 	return pin.Run{}, pin.Errorf(pin.ENOTFOUND, "no run %s", id)
 }
 
+// StartBackfill queues a run per day of from..to; a range whose end is
+// before its start is refused, as the batch lane refuses it.
+func (b *fakeBatch) StartBackfill(ctx context.Context, from, to, trigger string) (pin.Backfill, error) {
+	if to < from {
+		return pin.Backfill{}, pin.Errorf(pin.EINVALID, "from is after to")
+	}
+	out := pin.Backfill{From: from, To: to, Skipped: []pin.SkippedDay{}}
+	f, _ := time.Parse(time.DateOnly, from)
+	t, _ := time.Parse(time.DateOnly, to)
+	for d := f; !d.After(t); d = d.AddDate(0, 0, 1) {
+		r, _ := b.StartRun(ctx, d.Format(time.DateOnly), trigger)
+		out.Runs = append(out.Runs, r)
+	}
+	return out, nil
+}
+
+// Days answers one day per run, each complete, the newest stale.
+func (b *fakeBatch) Days(_ context.Context, n int) ([]pin.BatchDay, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	days := []pin.BatchDay{}
+	for i := len(b.runs) - 1; i >= 0 && len(days) < n; i-- {
+		r := b.runs[i]
+		days = append(days, pin.BatchDay{Day: r.Date, Over: true, Complete: true, Stale: len(days) == 0, Behind: []pin.PartitionBehind{}, Run: &r})
+	}
+	return days, nil
+}
+
 func (b *fakeBatch) count() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -93,6 +93,30 @@ func TestBatchRoutesStartListAndShowRuns(t *testing.T) {
 	problemDetail(t, send(t, base, req{method: "GET", path: "/batch/runs?limit=x"}), 400)
 }
 
+func TestBatchRoutesBackfillARangeAndListTheDays(t *testing.T) {
+	base, f := serve(t, server.Options{}, nil)
+	b := decode[pin.Backfill](t, send(t, base, req{method: "POST", path: "/batch/runs", contentType: "application/json",
+		body: `{"from":"2026-11-01","to":"2026-11-03"}`}), 202)
+	if len(b.Runs) != 3 || b.Runs[0].Date != "2026-11-01" || b.Runs[2].Date != "2026-11-03" || b.Runs[1].Trigger != pin.TriggerAPI {
+		t.Fatalf("POST /batch/runs with a range = %+v, want a run for each of 3 days", b)
+	}
+	for _, body := range []string{`{"from":"2026-11-01"}`, `{"to":"2026-11-01"}`, `{"date":"2026-11-01","from":"2026-11-01","to":"2026-11-02"}`} {
+		if d := problemDetail(t, send(t, base, req{method: "POST", path: "/batch/runs", contentType: "application/json", body: body}), 400); !strings.Contains(d, `"from"`) {
+			t.Errorf("%s: detail %q does not say how to give a range", body, d)
+		}
+	}
+	problemDetail(t, send(t, base, req{method: "POST", path: "/batch/runs", contentType: "application/json", body: `{"from":"2026-11-03","to":"2026-11-01"}`}), 400)
+	if f.batch.count() != 3 {
+		t.Fatalf("%d runs reached the batch lane, want 3", f.batch.count())
+	}
+
+	days := decode[[]pin.BatchDay](t, send(t, base, req{method: "GET", path: "/batch/days?n=2"}), 200)
+	if len(days) != 2 || days[0].Day != "2026-11-03" || !days[0].Stale || days[0].Run == nil || days[0].Run.Trigger != pin.TriggerAPI {
+		t.Fatalf("GET /batch/days?n=2 = %+v", days)
+	}
+	problemDetail(t, send(t, base, req{method: "GET", path: "/batch/days?n=91"}), 400)
+}
+
 func TestBatchRoutesListNoRunsAsAnEmptyList(t *testing.T) {
 	base, _ := serve(t, server.Options{}, nil)
 	if a := send(t, base, req{method: "GET", path: "/batch/runs"}); a.status != 200 || strings.TrimSpace(string(a.body)) != "[]" {

@@ -126,6 +126,7 @@ func New(o Options) *Server {
 	auth("POST /batch/runs", s.needs(s.guarded(s.handleStartRun), "batch"))
 	auth("GET /batch/runs", s.needs(s.handleListRuns, "api", "batch"))
 	auth("GET /batch/runs/{id}", s.needs(s.handleGetRun, "api", "batch"))
+	auth("GET /batch/days", s.needs(s.handleListDays, "api", "batch"))
 	auth("GET /stream/recent", s.needs(s.handleStreamRecent, "api", "stream"))
 	auth("GET /stream/stats", s.needs(s.handleStreamStats, "api", "stream"))
 	auth("POST /query", s.needs(s.guarded(s.handleQuery), "query"))

@@ -91,6 +91,18 @@ func TestDashboardShowsPipelineDataAndAnswersQueries(t *testing.T) {
 			chromedp.WaitReady(chromedp.CSS(`#batch-runs tbody tr.mine[data-status="succeeded"]`)),
 			chromedp.WaitReady(chromedp.CSS(`#stat-batch[data-status="succeeded"]`)))
 		t.Logf("batch form: %q", eval[string](t, tb, `document.querySelector('#batch-message').innerText`))
+		if got := eval[string](t, tb, `document.querySelector('#batch-runs tbody tr.mine td:nth-child(4)').textContent`); got != "api" {
+			t.Errorf("the run's trigger column says %q, want api", got)
+		}
+		// The Days panel: today is not over, curated by the run just made,
+		// not stale, and its newest run says why it happened.
+		day := `#batch-days tbody tr[data-day="` + today + `"]`
+		tb.do(t, "await today in the Days panel", wait,
+			chromedp.WaitReady(chromedp.CSS(day+`[data-trigger="api"][data-status="succeeded"][data-stale="0"]`)))
+		cells := eval[[][]string](t, tb, fmt.Sprintf(cellsText, day))
+		if len(cells) != 1 || len(cells[0]) != 7 || cells[0][1] != "not over" || cells[0][3] != "curated" || cells[0][4] != "succeeded" || cells[0][5] != "api" || digits(cells[0][6]) != fmt.Sprint(d.total) {
+			t.Errorf("the Days panel's row for %s = %q, want not over, curated, api, %d rows out", today, cells, d.total)
+		}
 		tb.do(t, "re-run the category query after the batch re-run", wait,
 			chromedp.Click(chromedp.CSS("#run-query")),
 			chromedp.WaitReady(chromedp.CSS("#results table tbody tr")))

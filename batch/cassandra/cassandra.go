@@ -111,7 +111,7 @@ func (c *Store) createSchema(ctx context.Context) error {
 		`CREATE TABLE IF NOT EXISTS ` + ks + `.batch_locks (dt text PRIMARY KEY, owner text)`,
 		`CREATE TABLE IF NOT EXISTS ` + ks + `.batch_runs (bucket text, id text, dt date, trigger text, status text,
 			started_at timestamp, finished_at timestamp, rows_in bigint, rows_out bigint, rows_rejected bigint,
-			error text, PRIMARY KEY ((bucket), id)) WITH CLUSTERING ORDER BY (id DESC)`,
+			error text, complete boolean, PRIMARY KEY ((bucket), id)) WITH CLUSTERING ORDER BY (id DESC)`,
 	} {
 		if err := c.session.Query(stmt).ExecContext(ctx); err != nil {
 			return fmt.Errorf("cassandra: create keyspace %s and its tables: %w", ks, err)
@@ -157,6 +157,22 @@ func (c *Store) addColumns(ctx context.Context) error {
 			if err := c.session.Query(`ALTER TABLE ` + c.ks + `.` + table + ` ADD ` + col.Name + ` ` + col.CQLType()).ExecContext(ctx); err != nil {
 				return fmt.Errorf("cassandra: add column %s to %s.%s: %w", col.Name, c.ks, table, err)
 			}
+		}
+	}
+	// The run history's columns added since its first version.
+	iter := c.session.Query(`SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = 'batch_runs'`,
+		c.ks).IterContext(ctx)
+	var name string
+	complete := false
+	for iter.Scan(&name) {
+		complete = complete || name == "complete"
+	}
+	if err := iter.Close(); err != nil {
+		return fmt.Errorf("cassandra: read the columns of %s.batch_runs: %w", c.ks, err)
+	}
+	if !complete {
+		if err := c.session.Query(`ALTER TABLE ` + c.ks + `.batch_runs ADD complete boolean`).ExecContext(ctx); err != nil {
+			return fmt.Errorf("cassandra: add column complete to %s.batch_runs: %w", c.ks, err)
 		}
 	}
 	return nil
@@ -226,9 +242,9 @@ const runsBucket = "runs"
 func (c *Store) SaveRun(ctx context.Context, r pin.Run) error {
 	err := retry.Do(ctx, c.o.Retry, c.o.Log, "cassandra: save run "+r.ID, func() error {
 		return c.session.Query(`INSERT INTO `+c.ks+`.batch_runs (bucket, id, dt, trigger, status, started_at,
-			finished_at, rows_in, rows_out, rows_rejected, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			finished_at, rows_in, rows_out, rows_rejected, error, complete) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			runsBucket, r.ID, r.Date, r.Trigger, r.Status, r.StartedAt, r.FinishedAt, r.RowsIn, r.RowsOut,
-			r.RowsRejected, r.Error).ExecContext(ctx)
+			r.RowsRejected, r.Error, r.Complete).ExecContext(ctx)
 	})
 	if err != nil {
 		return fmt.Errorf("cassandra at %s: save run %s: %w", strings.Join(c.o.Hosts, ","), r.ID, err)
@@ -236,11 +252,11 @@ func (c *Store) SaveRun(ctx context.Context, r pin.Run) error {
 	return nil
 }
 
-const runColumnsCQL = `id, dt, trigger, status, started_at, finished_at, rows_in, rows_out, rows_rejected, error`
+const runColumnsCQL = `id, dt, trigger, status, started_at, finished_at, rows_in, rows_out, rows_rejected, error, complete`
 
 func scanRunCQL(scan func(...any) error) (pin.Run, error) {
 	var r pin.Run
-	err := scan(&r.ID, &r.Date, &r.Trigger, &r.Status, &r.StartedAt, &r.FinishedAt, &r.RowsIn, &r.RowsOut, &r.RowsRejected, &r.Error)
+	err := scan(&r.ID, &r.Date, &r.Trigger, &r.Status, &r.StartedAt, &r.FinishedAt, &r.RowsIn, &r.RowsOut, &r.RowsRejected, &r.Error, &r.Complete)
 	for _, t := range []*time.Time{r.StartedAt, r.FinishedAt} {
 		if t != nil {
 			*t = t.UTC()

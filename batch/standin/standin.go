@@ -58,7 +58,8 @@ func standInSchema() string {
 CREATE TABLE IF NOT EXISTS pins_by_category (` + list + `, dt DATE, PRIMARY KEY (category, dt, follower_count, unique_id));
 CREATE TABLE IF NOT EXISTS batch_runs (
 	id VARCHAR PRIMARY KEY, dt DATE, trigger VARCHAR, status VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
-	rows_in BIGINT, rows_out BIGINT, rows_rejected BIGINT, error VARCHAR);
+	rows_in BIGINT, rows_out BIGINT, rows_rejected BIGINT, error VARCHAR, complete BOOLEAN);
+ALTER TABLE batch_runs ADD COLUMN IF NOT EXISTS complete BOOLEAN;
 ` + strings.Join(add, "\n")
 }
 
@@ -288,19 +289,21 @@ func (s *Store) TopByCategory(ctx context.Context, category, dt string, n int) (
 
 // SaveRun implements batch.ServingStore.
 func (s *Store) SaveRun(ctx context.Context, r pin.Run) error {
-	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO batch_runs VALUES (?, CAST(? AS DATE), ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Date, r.Trigger, r.Status, utcOrNil(r.StartedAt), utcOrNil(r.FinishedAt), r.RowsIn, r.RowsOut, r.RowsRejected, r.Error)
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO batch_runs
+		(id, dt, trigger, status, started_at, finished_at, rows_in, rows_out, rows_rejected, error, complete)
+		VALUES (?, CAST(? AS DATE), ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Date, r.Trigger, r.Status, utcOrNil(r.StartedAt), utcOrNil(r.FinishedAt), r.RowsIn, r.RowsOut, r.RowsRejected, r.Error, r.Complete)
 	if err != nil {
 		return fmt.Errorf("cassandra stand-in: save run %s: %w", r.ID, err)
 	}
 	return nil
 }
 
-const runColumns = `id, strftime(dt, '%Y-%m-%d'), trigger, status, started_at, finished_at, rows_in, rows_out, rows_rejected, error`
+const runColumns = `id, strftime(dt, '%Y-%m-%d'), trigger, status, started_at, finished_at, rows_in, rows_out, rows_rejected, error, coalesce(complete, false)`
 
 func scanRun(row interface{ Scan(...any) error }) (pin.Run, error) {
 	var r pin.Run
-	err := row.Scan(&r.ID, &r.Date, &r.Trigger, &r.Status, &r.StartedAt, &r.FinishedAt, &r.RowsIn, &r.RowsOut, &r.RowsRejected, &r.Error)
+	err := row.Scan(&r.ID, &r.Date, &r.Trigger, &r.Status, &r.StartedAt, &r.FinishedAt, &r.RowsIn, &r.RowsOut, &r.RowsRejected, &r.Error, &r.Complete)
 	for _, t := range []*time.Time{r.StartedAt, r.FinishedAt} {
 		if t != nil {
 			*t = t.UTC()

@@ -17,6 +17,8 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +40,8 @@ func main() {
 	bulkSize := flag.Int("bulk-size", 1000, "pins per NDJSON request")
 	url := flag.String("url", "", "measure this running pinpipe instead of an in-process one")
 	lanes := flag.Bool("lanes", true, "run the batch, stream and query lanes in the same process (false: the HTTP layer and producer alone)")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (the in-process pinpipe and the load generator; for a pinpipe started with --url, fetch /debug/pprof/profile from it instead)")
+	pid := flag.Int("pid", 0, "with --url: the pinpipe process whose CPU (utime+stime from /proc) each scenario reports per pin; 0 without --url means this process, load generator included")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -79,20 +82,35 @@ func main() {
 		bulks[i] = gen.NDJSON(*bulkSize)
 	}
 
+	cpuOf := *pid
+	if cpuOf == 0 && *url == "" {
+		cpuOf = os.Getpid()
+	}
 	rows := []result{
-		run("single pin (application/json)", base, "application/json", singles, 1, *single, *duration),
-		run(fmt.Sprintf("%d-pin NDJSON", *bulkSize), base, "application/x-ndjson", bulks, *bulkSize, *bulk, *duration),
+		run("single pin (application/json)", base, "application/json", singles, 1, *single, *duration, cpuOf),
+		run(fmt.Sprintf("%d-pin NDJSON", *bulkSize), base, "application/x-ndjson", bulks, *bulkSize, *bulk, *duration, cpuOf),
 	}
 	what := target(*url)
 	if *url == "" && !*lanes {
 		what += ", lanes off"
 	}
-	fmt.Printf("\nPOST /pins against %s, %s per scenario, GOMAXPROCS=%d\n\n", what, *duration, runtimeProcs())
-	fmt.Printf("| %-30s | %5s | %10s | %10s | %8s | %8s | %8s | %6s |\n", "scenario", "conc", "requests/s", "pins/s", "p50 ms", "p99 ms", "max ms", "errors")
-	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|%s|\n", dash(32), dash(7), dash(12), dash(12), dash(10), dash(10), dash(10), dash(8))
+	fmt.Printf("\nPOST /pins against %s, %s per scenario, GOMAXPROCS=%d\n", what, *duration, runtimeProcs())
+	switch {
+	case cpuOf == os.Getpid():
+		fmt.Printf("CPU per pin: this process (utime+stime), the load generator included\n")
+	case cpuOf != 0:
+		fmt.Printf("CPU per pin: process %d (utime+stime)\n", cpuOf)
+	}
+	fmt.Println()
+	fmt.Printf("| %-30s | %5s | %10s | %10s | %8s | %8s | %8s | %10s | %6s |\n", "scenario", "conc", "requests/s", "pins/s", "p50 ms", "p99 ms", "max ms", "CPU µs/pin", "errors")
+	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", dash(32), dash(7), dash(12), dash(12), dash(10), dash(10), dash(10), dash(12), dash(8))
 	for _, r := range rows {
-		fmt.Printf("| %-30s | %5d | %10.0f | %10.0f | %8.2f | %8.2f | %8.2f | %6d |\n",
-			r.name, r.conc, r.rps, r.pps, ms(r.p50), ms(r.p99), ms(r.max), r.errors)
+		cpu := "-"
+		if r.cpuPerPin > 0 {
+			cpu = fmt.Sprintf("%.1f", r.cpuPerPin)
+		}
+		fmt.Printf("| %-30s | %5d | %10.0f | %10.0f | %8.2f | %8.2f | %8.2f | %10s | %6d |\n",
+			r.name, r.conc, r.rps, r.pps, ms(r.p50), ms(r.p99), ms(r.max), cpu, r.errors)
 	}
 }
 
@@ -102,11 +120,12 @@ type result struct {
 	rps, pps      float64
 	p50, p99, max time.Duration
 	errors        int64
+	cpuPerPin     float64 // µs of the measured process's CPU per accepted pin; 0 when not measured
 }
 
 // run posts bodies round-robin from conc clients for d and measures each
-// request's latency.
-func run(name, base, contentType string, bodies [][]byte, pinsPer, conc int, d time.Duration) result {
+// request's latency and, when pid is not 0, that process's CPU.
+func run(name, base, contentType string, bodies [][]byte, pinsPer, conc int, d time.Duration, pid int) result {
 	fmt.Fprintf(os.Stderr, "running %q with %d clients for %s…\n", name, conc, d)
 	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -114,6 +133,7 @@ func run(name, base, contentType string, bodies [][]byte, pinsPer, conc int, d t
 	lat := make([][]time.Duration, conc)
 	deadline := time.Now().Add(d)
 	start := time.Now()
+	cpu0 := procCPU(pid)
 	var wg sync.WaitGroup
 	for c := range conc {
 		wg.Add(1)
@@ -137,6 +157,7 @@ func run(name, base, contentType string, bodies [][]byte, pinsPer, conc int, d t
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := procCPU(pid) - cpu0
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	r := result{name: name, conc: conc, errors: errs.Load()}
@@ -144,8 +165,32 @@ func run(name, base, contentType string, bodies [][]byte, pinsPer, conc int, d t
 		r.rps = float64(len(all)) / elapsed.Seconds()
 		r.pps = r.rps * float64(pinsPer)
 		r.p50, r.p99, r.max = all[len(all)*50/100], all[len(all)*99/100], all[len(all)-1]
+		if pid != 0 {
+			r.cpuPerPin = float64(cpu.Microseconds()) / float64(len(all)*pinsPer)
+		}
 	}
 	return r
+}
+
+// procCPU returns the user+system CPU time process pid has used, from
+// /proc/<pid>/stat; 0 when pid is 0. Exits when it cannot be read.
+func procCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	check(err)
+	// The command name (field 2) may hold spaces: count from after it.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		check(fmt.Errorf("/proc/%d/stat: %d fields after the name, want at least 13", pid, len(f)))
+	}
+	// utime and stime are fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux).
+	ut, err := strconv.ParseInt(f[11], 10, 64)
+	check(err)
+	st, err := strconv.ParseInt(f[12], 10, 64)
+	check(err)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 func target(url string) string {

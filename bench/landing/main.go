@@ -1,7 +1,10 @@
 // Command landing measures the landing end to end: it produces synthetic pins
 // to a fresh topic, lands them into a fresh bucket once per object size, and
-// prints records/s, objects and bytes/record. It uses the embedded broker and
-// S3 server unless PINPIPE_KAFKA_BROKERS / PINPIPE_S3_ENDPOINT are set.
+// prints records/s, objects and bytes/record. With -resume-objects N it
+// instead measures how long the landing takes to resume its partitions with
+// N objects in the raw zone, before checkpoints (a listing of the zone) and
+// after. It uses the embedded broker and S3 server unless
+// PINPIPE_KAFKA_BROKERS / PINPIPE_S3_ENDPOINT are set.
 package main
 
 import (
@@ -33,6 +36,9 @@ func main() {
 	n := flag.Int("n", 100000, "pins to produce and land")
 	sizes := flag.String("max-records", "1000,10000,50000", "comma-separated PINPIPE_LANDING_MAX_RECORDS values to try")
 	interval := flag.Duration("interval", time.Second, "PINPIPE_LANDING_INTERVAL")
+	resumeObjects := flag.Int("resume-objects", 0, "instead: measure the landing's resume with this many raw objects in the zone")
+	resumePartitions := flag.Int("resume-partitions", broker.Partitions, "partitions of the raw zone with -resume-objects")
+	resumeRounds := flag.Int("resume-rounds", 5, "times each resume is measured with -resume-objects")
 	flag.Parse()
 
 	fs := flag.NewFlagSet("pinpipe", flag.ContinueOnError)
@@ -43,6 +49,10 @@ func main() {
 	dir, err := os.MkdirTemp("", "pinpipe-bench-landing-")
 	check(err)
 	defer os.RemoveAll(dir)
+	if *resumeObjects > 0 {
+		benchResume(ctx, cfg, dir, *resumeObjects, *resumePartitions, *resumeRounds)
+		return
+	}
 
 	topic := "bench-landing-" + suffix()
 	brokers := cfg.KafkaBrokers

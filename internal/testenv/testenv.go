@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/segmentio/kafka-go"
 
@@ -111,14 +112,35 @@ func S3(t testing.TB) lake.Options {
 
 // Cassandra returns the real Cassandra hosts and a fresh keyspace name, or
 // nil hosts (the embedded stand-in) when PINPIPE_CASSANDRA_HOSTS is unset.
-// The caller's store creates the keyspace; it is not dropped, so a failed
-// test can be inspected.
+// The caller's store creates the keyspace. It is dropped when the test
+// passes, and kept when it fails so its data can be inspected: every
+// keyspace left behind makes each later schema change of the node slower,
+// and a suite creates hundreds.
 func Cassandra(t testing.TB) (hosts []string, keyspace string) {
 	t.Helper()
+	keyspace = strings.ReplaceAll(Name("t_"), "-", "_")
 	if v := real(t, "PINPIPE_CASSANDRA_HOSTS", "Cassandra"); v != "" {
 		hosts = strings.Split(v, ",")
+		t.Cleanup(func() {
+			if !t.Failed() {
+				dropKeyspace(hosts, keyspace)
+			}
+		})
 	}
-	return hosts, strings.ReplaceAll(Name("t_"), "-", "_")
+	return hosts, keyspace
+}
+
+// dropKeyspace drops keyspace on the Cassandra at hosts, best effort: a
+// keyspace that stays only costs the node some schema.
+func dropKeyspace(hosts []string, keyspace string) {
+	c := gocql.NewCluster(hosts...)
+	c.Timeout, c.ConnectTimeout = 30*time.Second, 10*time.Second
+	s, err := c.CreateSession()
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	_ = s.Query("DROP KEYSPACE IF EXISTS " + keyspace).Exec()
 }
 
 // Postgres returns the URL of a new, empty database on the real Postgres,

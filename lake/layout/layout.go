@@ -13,6 +13,15 @@
 // The partition is a decimal number without leading zeros, the offsets are
 // zero-padded to 20 digits (so names sort in offset order), n is zero-padded
 // to at least 4 digits, and a run ID is any non-empty text without '/'.
+//
+// Outside the zones, the landing keeps one small checkpoint per partition of
+// the topic it lands, so a restart reads O(partitions) objects rather than
+// listing the raw zone:
+//
+//	_landing/<topic>/p=<partition>.json
+//
+// The leading "_" keeps it out of what Spark, Trino and Athena read, and the
+// query mirror copies only the zones.
 package layout
 
 import (
@@ -71,6 +80,27 @@ func CommitKey(dt, run string) string {
 // a valid date and run is valid (ValidRun).
 func RejectedKey(dt, run string) string {
 	return Rejected.DayPrefix(dt) + run + parquetExt
+}
+
+// ExpiredKey returns the marker raw-zone retention leaves in a day whose
+// raw objects it removed after the day was curated:
+// raw/dt=YYYY-MM-DD/_expired. A day with the marker can no longer be run
+// again (its curated day stays); Parse reads the key as Kind Other, and
+// readers of the raw zone skip it, as its name is no raw part.
+func ExpiredKey(dt string) string { return Raw.DayPrefix(dt) + ExpiredName }
+
+// ExpiredName is the last path segment of ExpiredKey.
+const ExpiredName = "_expired"
+
+// CheckpointPrefix is the prefix of every landing checkpoint of topic:
+// "_landing/<topic>/".
+func CheckpointPrefix(topic string) string { return "_landing/" + topic + "/" }
+
+// CheckpointKey returns the key of the landing's checkpoint of a partition
+// of topic: _landing/<topic>/p=<partition>.json. Kafka topic names hold only
+// ASCII letters, digits, '.', '_' and '-', so the key needs no escaping.
+func CheckpointKey(topic string, partition int) string {
+	return fmt.Sprintf("%sp=%d.json", CheckpointPrefix(topic), partition)
 }
 
 const (

@@ -17,6 +17,8 @@ func TestFormattersWriteTheDocumentedKeys(t *testing.T) {
 		{Raw.Prefix(), "raw/"},
 		{Curated.DayPrefix("2026-11-24"), "curated/dt=2026-11-24/"},
 		{Rejected.DayPrefix("2026-11-24"), "rejected/dt=2026-11-24/"},
+		{CheckpointKey("pins", 12), "_landing/pins/p=12.json"},
+		{CheckpointPrefix("pins"), "_landing/pins/"},
 	} {
 		if c.got != c.want {
 			t.Errorf("formatted %q, want %q", c.got, c.want)
@@ -109,6 +111,7 @@ func TestParseRefusesKeysOutsideADayPartition(t *testing.T) {
 		"Raw/dt=2026-11-24/x.parquet",
 		"stream/dt=2026-11-24/x.parquet", // not a zone
 		"curated/dt=2026-11-24//x.parquet",
+		"_landing/pins/p=0.json", // a checkpoint is in no zone
 	} {
 		if k, ok := Parse(key); ok || k != (Key{}) {
 			t.Errorf("Parse(%q) = %+v, %v; want the zero Key, false", key, k, ok)

@@ -3,6 +3,7 @@
 
 import { auth, getKey, setKey } from './api.js';
 import { createBatch } from './batch.js';
+import { createDays } from './days.js';
 import { $, fmtTime } from './format.js';
 import { createHealth } from './health.js';
 import { createSQL } from './sql.js';
@@ -15,12 +16,29 @@ createSQL();
 // A poller runs `fn`, then waits `every()` ms after it settles, so a slow
 // endpoint is never asked twice at once. Errors show in `note`.
 const pollers = [];
-const batch = createBatch({ refresh: () => runNow(pollers.find((p) => p.name === 'runs')) });
+const days = createDays();
+const batch = createBatch({
+  refresh: () => {
+    runNow(pollers.find((p) => p.name === 'runs'));
+    runNow(pollers.find((p) => p.name === 'days'));
+  },
+});
 pollers.push(
   { name: 'health', fn: health.poll, every: () => 10e3 },
   { name: 'stats', fn: stream.pollStats, every: () => 3e3, note: '#stats-note' },
   { name: 'recent', fn: stream.pollRecent, every: () => 3e3, note: '#recent-note' },
-  { name: 'runs', fn: batch.poll, every: () => (batch.active() ? 2e3 : 8e3), note: '#runs-note' },
+  {
+    name: 'runs',
+    fn: async () => {
+      const was = batch.active();
+      await batch.poll();
+      // A run just ended: its day's row changes now, not at the next round.
+      if (was && !batch.active()) runNow(pollers.find((p) => p.name === 'days'));
+    },
+    every: () => (batch.active() ? 2e3 : 8e3),
+    note: '#runs-note',
+  },
+  { name: 'days', fn: days.poll, every: () => (batch.active() ? 4e3 : 20e3), note: '#days-note' },
 );
 
 const live = $('#live');

@@ -1,0 +1,46 @@
+package batch
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"pinpipe/internal/testenv"
+	"pinpipe/pin"
+)
+
+// TestBarrierFailsNamingThePartitionsBehind: with no landing, the barrier
+// gives up at its bound with an error saying which partition is behind and
+// by how many records.
+func TestBarrierFailsNamingThePartitionsBehind(t *testing.T) {
+	e := newLandingEnv(t)
+	e.produce(kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 }), e.pins(5, time.Time{})...)
+	b := &Barrier{Brokers: e.brokers, Topic: e.topic, Lake: e.lake, Timeout: 500 * time.Millisecond}
+	err := b.Wait(context.Background())
+	if pin.ErrorCode(err) != pin.EUNAVAILABLE || !strings.Contains(err.Error(), "partition 0 stored up to offset 0 of 5 (5 records behind)") {
+		t.Fatalf("Wait = %v; want EUNAVAILABLE naming partition 0, 5 records behind", err)
+	}
+}
+
+// TestBarrierWaitsForALandingElsewhere: without a flush to ask (the
+// landing runs in another instance), the barrier returns once that
+// landing stored every record produced before it began.
+func TestBarrierWaitsForALandingElsewhere(t *testing.T) {
+	e := newLandingEnv(t)
+	e.produce(nil, e.pins(40, time.Time{})...)
+	e.start(1000, time.Second, nil, landingHooks{})
+	b := &Barrier{Brokers: e.brokers, Topic: e.topic, Lake: e.lake, Timeout: 90 * time.Second}
+	testenv.Must(t, b.Wait(context.Background()))
+	objs, err := RawObjects(context.Background(), e.lake, "")
+	testenv.Must(t, err)
+	var n int64
+	for _, o := range objs {
+		n += o.Last - o.First + 1
+	}
+	if n != 40 {
+		t.Fatalf("the raw zone holds %d records after the barrier, want 40", n)
+	}
+}
