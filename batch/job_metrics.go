@@ -1,6 +1,8 @@
 package batch
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -13,12 +15,19 @@ type JobMetrics struct {
 	Runs         *prometheus.CounterVec // pinpipe_batch_runs_total{status="succeeded|failed"}
 	ServingWrite prometheus.Histogram   // pinpipe_batch_cassandra_write_seconds
 
-	StaleDays      prometheus.Gauge       // pinpipe_batch_stale_days
-	IncompleteDays prometheus.Gauge       // pinpipe_batch_incomplete_days
-	Waiting        prometheus.Gauge       // pinpipe_batch_waiting_days
-	Started        *prometheus.CounterVec // pinpipe_batch_runs_started_total{trigger}
-	Expired        *prometheus.CounterVec // pinpipe_batch_retention_deleted_objects_total{zone="raw|rejected"}
-	ExpiredDays    prometheus.Counter     // pinpipe_batch_retention_deleted_days_total
+	// The last finished run, for "how did the last run go" panels: a
+	// histogram's sum cannot say, and a rate of the row counters counts a
+	// re-run of a day twice. No series until a run finished in this process,
+	// so an instance that never ran one does not report a zero run.
+	LastRunSeconds    *prometheus.GaugeVec   // pinpipe_batch_last_run_seconds
+	LastRunRows       *prometheus.GaugeVec   // pinpipe_batch_last_run_rows{kind="in|out|rejected"}
+	LastRunFinishedAt *prometheus.GaugeVec   // pinpipe_batch_last_run_timestamp_seconds
+	StaleDays         prometheus.Gauge       // pinpipe_batch_stale_days
+	IncompleteDays    prometheus.Gauge       // pinpipe_batch_incomplete_days
+	Waiting           prometheus.Gauge       // pinpipe_batch_waiting_days
+	Started           *prometheus.CounterVec // pinpipe_batch_runs_started_total{trigger}
+	Expired           *prometheus.CounterVec // pinpipe_batch_retention_deleted_objects_total{zone="raw|rejected"}
+	ExpiredDays       prometheus.Counter     // pinpipe_batch_retention_deleted_days_total
 }
 
 // NewJobMetrics registers the job's metrics with reg.
@@ -47,6 +56,18 @@ func NewJobMetrics(reg prometheus.Registerer) *JobMetrics {
 			Help:    "Latency of one write to the serving tables (Cassandra, or its embedded stand-in): a statement, a batch or a chunk.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5ms .. ~16s
 		}),
+		LastRunSeconds: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pinpipe_batch_last_run_seconds",
+			Help: "Duration of the last batch run this instance finished, succeeded or failed (no series before its first run).",
+		}, nil),
+		LastRunRows: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pinpipe_batch_last_run_rows",
+			Help: "Rows of the last batch run this instance finished: in (raw records read), out (curated pins), rejected (failed cleaning); a re-run replaces, never adds.",
+		}, []string{"kind"}),
+		LastRunFinishedAt: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pinpipe_batch_last_run_timestamp_seconds",
+			Help: "Unix time the last batch run this instance finished ended, succeeded or failed (no series before its first run).",
+		}, nil),
 		StaleDays: f.NewGauge(prometheus.GaugeOpts{
 			Name: "pinpipe_batch_stale_days",
 			Help: "Curated days within PINPIPE_LATE_LOOKBACK whose raw zone gained records after their newest committed run, at the last late-data check.",
@@ -85,4 +106,19 @@ func NewJobMetrics(reg prometheus.Registerer) *JobMetrics {
 		m.Runs.WithLabelValues(s)
 	}
 	return m
+}
+
+// lastRun records run, just finished, as the last run.
+func (m *JobMetrics) lastRun(run Run) {
+	end := time.Now()
+	if run.FinishedAt != nil {
+		end = *run.FinishedAt
+	}
+	if run.StartedAt != nil {
+		m.LastRunSeconds.WithLabelValues().Set(end.Sub(*run.StartedAt).Seconds())
+	}
+	m.LastRunRows.WithLabelValues("in").Set(float64(run.RowsIn))
+	m.LastRunRows.WithLabelValues("out").Set(float64(run.RowsOut))
+	m.LastRunRows.WithLabelValues("rejected").Set(float64(run.RowsRejected))
+	m.LastRunFinishedAt.WithLabelValues().Set(float64(end.UnixNano()) / 1e9)
 }

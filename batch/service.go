@@ -438,6 +438,7 @@ func (s *Service) finish(ctx context.Context, run Run, res JobResult) {
 		m.Rows.WithLabelValues("out").Add(float64(run.RowsOut))
 		m.Rows.WithLabelValues("rejected").Add(float64(run.RowsRejected))
 		m.Runs.WithLabelValues(run.Status).Inc()
+		m.lastRun(run)
 		if run.Status == StatusSucceeded {
 			m.LastSuccess.Set(float64(run.FinishedAt.UnixNano()) / 1e9)
 		}

@@ -73,7 +73,7 @@ a day failed.
 		if !*quiet && (level == "debug" || level == "info") {
 			level = "warn" // the progress bars say what the info lines would
 		}
-		log := newLogger(env, level)
+		log := newLogger(env, level, cfg.LogFormat)
 		r, err := pipeline.OpenBatch(ctx, cfg, log, prometheus.NewRegistry())
 		if err != nil {
 			return err

@@ -98,7 +98,7 @@ PINPIPE_URL it asks a running pinpipe server instead.
 
 // queryLake runs the query in this process, over the configured lake.
 func queryLake(ctx context.Context, env Env, cfg *config.Config, sql string, limit int, format string) error {
-	q, err := pipeline.OpenQueryLane(ctx, cfg, newLogger(env, "warn"))
+	q, err := pipeline.OpenQueryLane(ctx, cfg, newLogger(env, "warn", cfg.LogFormat))
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ wins over the variable, which wins over the default.`,
 }
 
 func serve(ctx context.Context, env Env, cfg *config.Config) error {
-	log := newLogger(env, cfg.LogLevel)
+	log := newLogger(env, cfg.LogLevel, cfg.LogFormat)
 	p, err := pipeline.Start(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -49,8 +49,6 @@ func serve(ctx context.Context, env Env, cfg *config.Config) error {
 	return errors.Join(waitErr, p.Stop(stopCtx))
 }
 
-func newLogger(env Env, level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: l}))
+func newLogger(env Env, level, format string) *slog.Logger {
+	return config.NewLogger(env.Stderr, level, format)
 }

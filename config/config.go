@@ -78,7 +78,10 @@ type Config struct {
 	MirrorMaxBytes     int64
 	MirrorStaleness    time.Duration
 
-	LogLevel string
+	LogLevel  string
+	LogFormat string // LogText or LogJSON
+	// AccessLog turns on one log line per HTTP request.
+	AccessLog bool
 
 	TopicPartitions  int // partitions of a topic pinpipe creates
 	TopicReplication int // replicas of a topic pinpipe creates, capped at the broker count
@@ -231,6 +234,25 @@ var settings = []setting{
 			return nil
 		}
 		return fmt.Errorf("want debug, info, warn or error, got %q", v)
+	}},
+	{"PINPIPE_LOG_FORMAT", "text", "log line format: text (key=value) or json (one object per line)", func(c *Config, v string) error {
+		switch v {
+		case LogText, LogJSON:
+			c.LogFormat = v
+			return nil
+		}
+		return fmt.Errorf("want text or json, got %q", v)
+	}},
+	{"PINPIPE_ACCESS_LOG", "on", "one log line per HTTP request (method, route, status, bytes, duration, remote address, X-Request-Id): on or off", func(c *Config, v string) error {
+		switch strings.ToLower(v) {
+		case "on", "true", "1":
+			c.AccessLog = true
+		case "off", "false", "0":
+			c.AccessLog = false
+		default:
+			return fmt.Errorf("want on or off, got %q", v)
+		}
+		return nil
 	}},
 	{"PINPIPE_MAX_FIELD_BYTES", "65536", "most bytes one field of a POST /pins record may hold; a longer one makes the request 400", intSetter(func(c *Config, n int) { c.MaxFieldBytes = n })},
 	{"PINPIPE_TOPIC_PARTITIONS", "3", "partitions of the topic when pinpipe creates it (an existing topic is kept)", intSetter(func(c *Config, n int) { c.TopicPartitions = n })},

@@ -52,6 +52,7 @@ type request struct {
 type metrics struct {
 	accepted prometheus.Counter
 	rejected prometheus.Counter
+	invalid  prometheus.Counter
 	produce  prometheus.Histogram
 	failed   prometheus.Counter
 	writes   prometheus.Counter
@@ -100,7 +101,8 @@ func NewProducer(brokers []string, topic string, reg prometheus.Registerer) *Pro
 		transport: tr,
 		m: metrics{
 			accepted: f.NewCounter(prometheus.CounterOpts{Name: "pinpipe_ingest_pins_accepted_total", Help: "Pins acknowledged by Kafka."}),
-			rejected: f.NewCounter(prometheus.CounterOpts{Name: "pinpipe_ingest_pins_rejected_total", Help: "Pins refused as invalid (their whole request was refused)."}),
+			rejected: f.NewCounter(prometheus.CounterOpts{Name: "pinpipe_ingest_pins_rejected_total", Help: "Pins not accepted because their request was refused as invalid (400): every pin of such a request, the good ones too, as nothing of it is produced. accepted + rejected = pins received in well-formed requests."}),
+			invalid:  f.NewCounter(prometheus.CounterOpts{Name: "pinpipe_ingest_pins_invalid_total", Help: "Pins with at least one problem (a pin with several bad fields counts once); each made its whole request refused."}),
 			failed:   f.NewCounter(prometheus.CounterOpts{Name: "pinpipe_ingest_produce_failures_total", Help: "Requests whose records Kafka did not acknowledge."}),
 			produce: f.NewHistogram(prometheus.HistogramOpts{
 				Name:    "pinpipe_ingest_produce_seconds",
@@ -277,8 +279,12 @@ func (p *Producer) take() []*request {
 	return group
 }
 
-// Rejected counts n pins refused as invalid.
-func (p *Producer) Rejected(n int) { p.m.rejected.Add(float64(n)) }
+// Rejected counts a request refused as invalid: its pins, all refused, and
+// how many of them were invalid.
+func (p *Producer) Rejected(c pin.Counts) {
+	p.m.rejected.Add(float64(c.Pins))
+	p.m.invalid.Add(float64(c.Invalid))
+}
 
 // Close refuses further records, writes every request already queued
 // (each caller gets its own result, as always), waits for the writes in

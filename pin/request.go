@@ -42,6 +42,18 @@ func (l Limits) maxField() int {
 	return l.MaxFieldBytes
 }
 
+// Counts are how many pins a POST /pins body held and how many of them were
+// invalid, for the ingest metrics.
+type Counts struct {
+	// Pins is every record the body held; for a body that is not valid JSON
+	// past some point, the records read up to and including the malformed
+	// one (what follows it cannot be counted).
+	Pins int
+	// Invalid is the records with at least one problem, however many
+	// problems each had.
+	Invalid int
+}
+
 // ParseRequest is Limits{}.ParseRequest: it parses with the default limits.
 func ParseRequest(body []byte, ndjson bool) ([]Record, error) {
 	return Limits{}.ParseRequest(body, ndjson)
@@ -66,6 +78,14 @@ func ParseRequest(body []byte, ndjson bool) ([]Record, error) {
 // that line. An empty body, an empty array or an NDJSON body of blank lines
 // is EINVALID with the message "the request holds no pins" and no Detail.
 func (l Limits) ParseRequest(body []byte, ndjson bool) ([]Record, error) {
+	recs, _, err := l.ParseRequestCounts(body, ndjson)
+	return recs, err
+}
+
+// ParseRequestCounts is ParseRequest that also returns how many pins the
+// body held and how many were invalid; the counts are set whether or not the
+// request is refused.
+func (l Limits) ParseRequestCounts(body []byte, ndjson bool) ([]Record, Counts, error) {
 	var p requestParser
 	p.maxField = l.maxField()
 	p.sc.keep, p.sc.maxField = true, p.maxField
@@ -76,10 +96,12 @@ func (l Limits) ParseRequest(body []byte, ndjson bool) ([]Record, error) {
 	} else {
 		p.parseJSON(body)
 	}
+	// A body that is no JSON at all holds no record but is one refused thing.
+	c := Counts{Pins: max(p.total, p.bad), Invalid: p.bad}
 	if err := p.err(); err != nil {
-		return nil, err
+		return nil, c, err
 	}
-	return p.recs, nil
+	return p.recs, c, nil
 }
 
 type requestParser struct {

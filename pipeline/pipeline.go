@@ -130,6 +130,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 
 	o := p.opts
 	o.Log, o.Registry, o.APIKey, o.MaxBodyBytes = log, reg, cfg.APIKey, cfg.MaxBodyBytes
+	o.AccessLog = cfg.AccessLog
 	if p.Producer != nil {
 		o.Producer = p.Producer
 	}

@@ -36,7 +36,7 @@ func (p *fakeProducer) Produce(_ context.Context, recs []pin.Record) error {
 	return nil
 }
 
-func (p *fakeProducer) Rejected(int) {}
+func (p *fakeProducer) Rejected(pin.Counts) {}
 
 func (p *fakeProducer) count() int {
 	p.mu.Lock()

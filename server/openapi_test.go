@@ -49,3 +49,78 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIDeclaresTagsHeadersAndWhoNeedsTheKey: every operation is in
+// one declared tag, every 429 and 503 problem declares Retry-After, the
+// queued run its Location, the server URL is relative, and the routes
+// server.go serves without the key (open) are exactly those the document
+// says need none (security: []).
+func TestOpenAPIDeclaresTagsHeadersAndWhoNeedsTheKey(t *testing.T) {
+	raw, err := os.ReadFile("openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type response struct {
+		Headers map[string]json.RawMessage `json:"headers"`
+		Content map[string]json.RawMessage `json:"content"`
+	}
+	var doc struct {
+		Servers []struct {
+			URL string `json:"url"`
+		} `json:"servers"`
+		Tags []struct {
+			Name string `json:"name"`
+		} `json:"tags"`
+		Paths map[string]map[string]struct {
+			Tags      []string            `json:"tags"`
+			Security  *[]json.RawMessage  `json:"security"`
+			Responses map[string]response `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Servers) != 1 || doc.Servers[0].URL != "/" {
+		t.Errorf("servers %+v, want the one relative URL /", doc.Servers)
+	}
+	declared := map[string]bool{}
+	for _, tag := range doc.Tags {
+		declared[tag.Name] = true
+	}
+	src, err := os.ReadFile("server.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := map[string]bool{}
+	for _, m := range regexp.MustCompile(`open\("(GET|POST) (/[^"]*)"`).FindAllStringSubmatch(string(src), -1) {
+		open[strings.ToLower(m[1])+" "+m[2]] = true
+	}
+	open["get /metrics"], open["get /"] = true, true // handled outside auth() too
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			name := method + " " + path
+			if len(op.Tags) != 1 || !declared[op.Tags[0]] {
+				t.Errorf("%s: tags %v, want one of the declared tags", name, op.Tags)
+			}
+			noKey := op.Security != nil && len(*op.Security) == 0
+			if noKey != open[name] {
+				t.Errorf("%s: the document says no key needed = %v, server.go serves it without the key = %v", name, noKey, open[name])
+			}
+			for status, r := range op.Responses {
+				if _, problem := r.Content["application/problem+json"]; problem && (status == "429" || status == "503") {
+					if _, ok := r.Headers["Retry-After"]; !ok {
+						t.Errorf("%s %s: Retry-After is not declared", name, status)
+					}
+				}
+				if status == "401" {
+					if _, ok := r.Headers["WWW-Authenticate"]; !ok {
+						t.Errorf("%s 401: WWW-Authenticate is not declared", name)
+					}
+				}
+			}
+		}
+	}
+	if _, ok := doc.Paths["/batch/runs"]["post"].Responses["202"].Headers["Location"]; !ok {
+		t.Error("POST /batch/runs 202: Location is not declared")
+	}
+}

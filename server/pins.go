@@ -29,14 +29,9 @@ func (s *Server) handlePostPins(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, s.readError(err))
 		return
 	}
-	recs, err := pin.Limits{MaxFieldBytes: s.MaxFieldBytes}.ParseRequest(body, isNDJSON(r.Header.Get("Content-Type")))
+	recs, counts, err := pin.Limits{MaxFieldBytes: s.MaxFieldBytes}.ParseRequestCounts(body, isNDJSON(r.Header.Get("Content-Type")))
 	if err != nil {
-		var e *pin.Error
-		if errors.As(err, &e) {
-			if fe, ok := e.Detail.([]pin.FieldError); ok {
-				s.Producer.Rejected(len(fe))
-			}
-		}
+		s.Producer.Rejected(counts)
 		s.writeError(w, r, err)
 		return
 	}

@@ -26,8 +26,9 @@ type Producer interface {
 	// Produce returns once Kafka acknowledged every record, or an error
 	// with code EUNAVAILABLE.
 	Produce(ctx context.Context, recs []pin.Record) error
-	// Rejected counts pins refused as invalid.
-	Rejected(n int)
+	// Rejected counts a request refused as invalid: every pin of it, and
+	// how many were invalid.
+	Rejected(c pin.Counts)
 }
 
 // Check is one dependency's readiness check.
@@ -63,6 +64,8 @@ type Options struct {
 	Stream       StreamService // nil: the stream routes answer 503
 	Query        Querier       // nil: the query routes answer 503
 	Checks       []Check
+	// AccessLog logs one line per request (PINPIPE_ACCESS_LOG).
+	AccessLog bool
 	// Roles are the roles this instance runs (PINPIPE_ROLES); a route
 	// whose role is missing answers 503 naming it. Empty means all.
 	Roles []string
@@ -128,7 +131,7 @@ func New(o Options) *Server {
 	auth("GET /stream/stats", s.needs(s.handleStreamStats, "api", "stream"))
 	auth("POST /query", s.needs(s.guarded(s.handleQuery), "query"))
 	auth("GET /query", s.needs(s.guarded(s.handleQuery), "query"))
-	auth("GET /openapi.json", s.handleOpenAPI)
+	open("GET /openapi.json", s.handleOpenAPI) // documentation: no key needed
 	open("GET /healthz", s.handleHealthz)
 	open("GET /readyz", s.handleReadyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
@@ -137,12 +140,21 @@ func New(o Options) *Server {
 	return s
 }
 
-// ServeHTTP implements http.Handler. Every request gets its deadlines
-// (see limits.go), and is refused with 421 when it names a host the server
-// does not answer for; the probes and metrics (/healthz, /readyz,
-// /metrics) answer under any name, as orchestrators and scrapers address
-// the service by names of their own.
+// ServeHTTP implements http.Handler: it serves r, and with AccessLog logs
+// one line for it once answered (see access.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.AccessLog {
+		s.accessLog(s.serve)(w, r)
+		return
+	}
+	s.serve(w, r)
+}
+
+// serve routes r. Every request gets its deadlines (see limits.go), and is
+// refused with 421 when it names a host the server does not answer for; the
+// probes and metrics (/healthz, /readyz, /metrics) answer under any name, as
+// orchestrators and scrapers address the service by names of their own.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.setDeadlines(w, r)
 	if s.draining.Load() {
 		w.Header().Set("Connection", "close")

@@ -124,7 +124,8 @@ func postgresReady(t *testing.T, addr string) (ok bool, detail string) {
 	return c.OK, c.Detail
 }
 
-// metric returns the value of a counter or gauge of reg; 0 when absent.
+// metric returns the value of a counter or gauge of reg, summed over its
+// series (partitions); 0 when absent.
 func metric(t *testing.T, reg prometheus.Gatherer, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -133,14 +134,11 @@ func metric(t *testing.T, reg prometheus.Gatherer, name string) float64 {
 		if mf.GetName() != name {
 			continue
 		}
+		var sum float64
 		for _, m := range mf.GetMetric() {
-			if m.Counter != nil {
-				return m.Counter.GetValue()
-			}
-			if m.Gauge != nil {
-				return m.Gauge.GetValue()
-			}
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
+		return sum
 	}
 	return 0
 }

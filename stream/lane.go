@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,11 +84,17 @@ func New(o Options) *Lane {
 			}),
 		},
 	}
-	gauge := f.NewGauge(prometheus.GaugeOpts{
+	// By partition, as the landing's lag: a chart can then name the
+	// partition that falls behind. Every stream instance reports every
+	// partition (it reads the group's commits), so across instances take
+	// the max by partition, not the sum.
+	gauge := f.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "pinpipe_stream_lag_messages",
-		Help: "Records of the topic not yet in Postgres, summed over partitions.",
+		Help: "Records of the partition not yet in Postgres. Each stream instance reports every partition: aggregate with max by (partition).",
+	}, []string{"partition"})
+	l.lag = consume.NewLag(func(partition int, lag, _ int64) {
+		gauge.WithLabelValues(strconv.Itoa(partition)).Set(float64(lag))
 	})
-	l.lag = consume.NewLag(func(_ int, _, total int64) { gauge.Set(float64(total)) })
 	return l
 }
 
