@@ -61,15 +61,83 @@ func writeCurated(ctx context.Context, store *lake.Store, dt, runID string, pins
 // wall time without a time zone annotation. There is no dt column: the day
 // comes from the object's hive partition (curated/dt=YYYY-MM-DD/).
 func WriteCurated(w io.Writer, pins []pin.Cleaned) error {
-	pw := parquet.NewGenericWriter[pin.Cleaned](w,
-		parquet.Compression(&parquet.Snappy),
-		parquet.MaxRowsPerRowGroup(curatedRowGroup),
-		parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()),
-	)
+	pw := newCuratedWriter(w)
 	if _, err := pw.Write(pins); err != nil {
 		return err
 	}
 	return pw.Close()
+}
+
+func newCuratedWriter(w io.Writer) *parquet.GenericWriter[pin.Cleaned] {
+	return parquet.NewGenericWriter[pin.Cleaned](w,
+		parquet.Compression(&parquet.Snappy),
+		parquet.MaxRowsPerRowGroup(curatedRowGroup),
+		parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()),
+	)
+}
+
+// writeCuratedFrom is writeCurated over pins that come from next in the
+// curated order, a chunk at a time: next fills the buffer it is given and
+// returns it, empty at the end. The objects are the same as writeCurated's
+// over all the pins, and only one chunk and a row group are in memory.
+func writeCuratedFrom(ctx context.Context, store *lake.Store, dt, runID string, next func([]pin.Cleaned) ([]pin.Cleaned, error), progress func(done int)) ([]string, error) {
+	buf := make([]pin.Cleaned, 0, spillChunk)
+	chunk, err := next(buf)
+	if err != nil {
+		return nil, fmt.Errorf("curated: %w", err)
+	}
+	var keys []string
+	done := 0
+	for n := 0; len(chunk) > 0; n++ {
+		key := layout.CuratedKey(dt, runID, n)
+		err := putParquet(ctx, store, key, func(w io.Writer) error {
+			pw := newCuratedWriter(w)
+			for rows := 0; len(chunk) > 0 && rows < curatedPartRows; {
+				take := min(len(chunk), curatedPartRows-rows)
+				if _, err := pw.Write(chunk[:take]); err != nil {
+					return err
+				}
+				rows, done, chunk = rows+take, done+take, chunk[take:]
+				if len(chunk) == 0 {
+					if chunk, err = next(buf); err != nil {
+						return err
+					}
+				}
+			}
+			return pw.Close()
+		})
+		if err != nil {
+			return keys, fmt.Errorf("curated: write %s: %w", key, err)
+		}
+		keys = append(keys, key)
+		if progress != nil {
+			progress(done)
+		}
+	}
+	return keys, nil
+}
+
+// writeRejectedFrom is writeRejected over the rejected rows of a spill
+// file (see readChunks), in the order written, a row group at a time.
+func writeRejectedFrom(ctx context.Context, store *lake.Store, dt, runID, path string) (string, error) {
+	key := layout.RejectedKey(dt, runID)
+	err := putParquet(ctx, store, key, func(w io.Writer) error {
+		pw := parquet.NewGenericWriter[rejectedRow](w, parquet.Compression(&parquet.Zstd),
+			parquet.MaxRowsPerRowGroup(rawRowGroup),
+			parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()))
+		err := readChunks(path, gobCodec, func(rows []rejectedRow) error {
+			_, err := pw.Write(rows)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return pw.Close()
+	})
+	if err != nil {
+		return "", fmt.Errorf("rejected: write %s: %w", key, err)
+	}
+	return key, nil
 }
 
 // writeRejected stores rows as the rejected object of run runID for day
@@ -86,13 +154,19 @@ func writeRejected(ctx context.Context, store *lake.Store, dt, runID string, row
 }
 
 // putParquet streams what encode writes into the object at key, so an
-// object is never held whole in memory.
+// object is never held whole in memory. It returns once encode has
+// returned, so encode may use the caller's state.
 func putParquet(ctx context.Context, store *lake.Store, key string, encode func(io.Writer) error) error {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(encode(pw)) }()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(encode(pw))
+	}()
 	err := store.Put(ctx, key, pr)
 	// Unblock the encoder if the upload stopped reading early.
 	pr.CloseWithError(io.ErrClosedPipe)
+	<-done
 	return err
 }
 

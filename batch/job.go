@@ -32,6 +32,13 @@ type Job struct {
 	// Readers is how many raw objects are read and cleaned at once
 	// (default 4). Each holds one decoded object in memory.
 	Readers int
+	// Memory is what a run may hold (PINPIPE_BATCH_MEMORY); a day whose
+	// cleaned pins would need more is deduplicated through spill files
+	// under SpillDir. 0: no limit, the day is always held in memory.
+	Memory int64
+	// SpillDir holds the spill files of running runs, a directory per run
+	// (see RemoveSpills). Needed when Memory is set.
+	SpillDir string
 	// AfterCurated, when set, is called once the curated and rejected
 	// zones are replaced and before the serving store is written; an error
 	// ends the run. Tests use it to fail at a known point.
@@ -82,6 +89,15 @@ func (j *Job) Run(ctx context.Context, dt, runID string, progress func(Progress)
 		log.Warn("batch: the raw zone holds no objects for this day; the day will be empty")
 	}
 	report("read", 0, int64(len(objs)))
+	var rawBytes int64
+	for _, o := range objs {
+		rawBytes += o.Size
+	}
+	if n := spillBuckets(rawBytes, j.Memory); n > 0 && j.SpillDir != "" {
+		log.Info("batch: the day does not fit the memory budget; deduplicating through spill files",
+			slog.Int64("raw_bytes", rawBytes), slog.Int64("budget", j.Memory), slog.Int("buckets", n))
+		return j.runSpilled(ctx, dt, runID, objs, n, res, report, log)
+	}
 	day, err := j.read(ctx, objs, func(done int) { report("read", int64(done), int64(len(objs))) })
 	if err != nil {
 		return res, err
@@ -90,8 +106,14 @@ func (j *Job) Run(ctx context.Context, dt, runID string, progress func(Progress)
 	log.Info("batch: raw zone read and cleaned", slog.Int("objects", len(objs)), slog.Int64("rows_in", res.RowsIn),
 		slog.Int64("rows_out", res.RowsOut), slog.Int64("rows_rejected", res.RowsRejected))
 
-	day.read = rawRead(objs)
-	if err := j.replaceZones(ctx, dt, runID, day, &res, report); err != nil {
+	out := dayOutput{rows: int64(len(day.pins)), read: rawRead(objs),
+		writeCurated: func(progress func(int)) ([]string, error) {
+			return writeCurated(ctx, j.Lake, dt, runID, day.pins, progress)
+		}}
+	if len(day.rejected) > 0 {
+		out.writeRejected = func() (string, error) { return writeRejected(ctx, j.Lake, dt, runID, day.rejected) }
+	}
+	if err := j.replaceZones(ctx, dt, runID, out, &res, report); err != nil {
 		return res, err
 	}
 	res.Curated = time.Since(start)
@@ -117,7 +139,6 @@ type cleanedDay struct {
 	in       int64
 	pins     []pin.Cleaned // one per unique_id, in ingestion order
 	rejected []rejectedRow // in partition, offset order
-	read     map[int]int64 // partition → last offset of the raw objects read
 }
 
 // read decodes and cleans the raw objects, Readers at a time, keeping the
@@ -160,13 +181,7 @@ func (j *Job) read(ctx context.Context, objs []RawObject, progress func(done int
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	// Objects finish in any order; sorting makes the curated objects of two
-	// runs over the same raw zone identical. This orders different pins, so
-	// it is not the version order.
-	slices.SortFunc(day.pins, func(a, b pin.Cleaned) int {
-		return cmp.Or(a.IngestedAt.Compare(b.IngestedAt), cmp.Compare(a.KafkaPartition, b.KafkaPartition),
-			cmp.Compare(a.KafkaOffset, b.KafkaOffset))
-	})
+	slices.SortFunc(day.pins, curatedOrder)
 	slices.SortFunc(day.rejected, func(a, b rejectedRow) int {
 		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
 	})
@@ -203,20 +218,29 @@ func reason(err error) string {
 	return err.Error()
 }
 
+// dayOutput is what replaceZones writes: the curated objects (writeCurated
+// returns their keys, and on error those written before it), the rejected
+// object when rejected is set, and the marker's counts.
+type dayOutput struct {
+	rows          int64
+	read          map[int]int64
+	writeCurated  func(progress func(done int)) ([]string, error)
+	writeRejected func() (string, error) // nil: nothing was rejected
+}
+
 // replaceZones writes the day's curated and rejected objects, then removes
 // the ones earlier runs left. When a write fails it removes what it wrote,
 // so the zones stay as they were; when a removal fails the new objects stay
 // and the next run of the day removes the rest.
-func (j *Job) replaceZones(ctx context.Context, dt, runID string, day *cleanedDay, res *JobResult, report func(string, int64, int64)) error {
-	total := int64(len(day.pins))
-	report("curated", 0, total)
+func (j *Job) replaceZones(ctx context.Context, dt, runID string, out dayOutput, res *JobResult, report func(string, int64, int64)) error {
+	report("curated", 0, out.rows)
 	var err error
-	res.CuratedKeys, err = writeCurated(ctx, j.Lake, dt, runID, day.pins, func(done int) { report("curated", int64(done), total) })
-	if err == nil && len(day.rejected) > 0 {
-		res.RejectedKey, err = writeRejected(ctx, j.Lake, dt, runID, day.rejected)
+	res.CuratedKeys, err = out.writeCurated(func(done int) { report("curated", int64(done), out.rows) })
+	if err == nil && out.writeRejected != nil {
+		res.RejectedKey, err = out.writeRejected()
 	}
 	if err == nil {
-		err = j.commit(ctx, dt, runID, res.CuratedKeys, len(day.pins), day.read)
+		err = j.commit(ctx, dt, runID, res.CuratedKeys, int(out.rows), out.read)
 	}
 	if err != nil {
 		j.removeWritten(ctx, runID, res)

@@ -46,6 +46,12 @@ type ServingTables interface {
 	// the store when a write failed after its retries; the day is then
 	// partly written, and the next successful call makes it whole.
 	ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned, progress func(done int)) error
+	// ReplaceDayFrom is ReplaceDay over a day too large to hold at once:
+	// the pins come from next a chunk at a time (next fills the buffer it
+	// is given, up to its capacity, and returns it; empty at the end; a
+	// chunk is only read until the next call), and categories are the
+	// day's distinct categories. Returns next's error, or ReplaceDay's.
+	ReplaceDayFrom(ctx context.Context, dt string, categories []string, next PinChunks, progress func(done int)) error
 	// Pin returns the latest version of the pin. Returns an ENOTFOUND
 	// *pin.Error when there is none.
 	Pin(ctx context.Context, uniqueID string) (pin.Cleaned, error)
@@ -64,6 +70,19 @@ type RunHistory interface {
 	// Run returns one run. Returns an ENOTFOUND *pin.Error when there is
 	// none with id.
 	Run(ctx context.Context, id string) (Run, error)
+}
+
+// PinChunks yields pins a chunk at a time: see ReplaceDayFrom.
+type PinChunks func(buf []pin.Cleaned) ([]pin.Cleaned, error)
+
+// Chunks returns pins as PinChunks, chunk copies of up to cap(buf) pins.
+func Chunks(pins []pin.Cleaned) PinChunks {
+	return func(buf []pin.Cleaned) ([]pin.Cleaned, error) {
+		n := min(len(pins), max(cap(buf), 1))
+		buf = append(buf[:0], pins[:n]...)
+		pins = pins[n:]
+		return buf, nil
+	}
 }
 
 // DayLocker keeps two runs of one day from running at once, across

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -50,9 +51,12 @@ type Config struct {
 
 	PostgresURL string // empty: the embedded stand-in tables
 
-	BatchCron         string
-	BatchWait         time.Duration // how long the scheduled run waits for its day to be complete
-	BatchConcurrency  int           // batch runs one process runs at once; a backfill's days at a time
+	BatchCron        string
+	BatchWait        time.Duration // how long the scheduled run waits for its day to be complete
+	BatchConcurrency int           // batch runs one process runs at once; a backfill's days at a time
+	// BatchMemory is the memory one batch run may hold; a day that would
+	// need more is spilled to disk under DataDir.
+	BatchMemory       int64
 	LateCheckInterval time.Duration // how often the late-data checker runs
 	LateLookback      int           // days back from yesterday the checker looks at
 	RawRetention      time.Duration // raw and rejected days older than this are removed once curated; 0 keeps them
@@ -175,6 +179,17 @@ var settings = []setting{
 	{"PINPIPE_BATCH_CRON", "0 8 * * *", "cron schedule (UTC) of the daily batch run, for yesterday", func(c *Config, v string) error { c.BatchCron = v; return validCron(v) }},
 	{"PINPIPE_BATCH_WAIT", "2h", "how long the scheduled run waits for its day to be complete (every partition landed past the day's end) before it records a failed run; it then goes on asking every 30s and runs by itself within 30s of the day becoming complete", durSetter(func(c *Config, d time.Duration) { c.BatchWait = d })},
 	{"PINPIPE_BATCH_CONCURRENCY", "1", "batch runs one instance runs at once; a backfill runs its days this many at a time", intSetter(func(c *Config, n int) { c.BatchConcurrency = n })},
+	{"PINPIPE_BATCH_MEMORY", "1GiB", "memory one batch run may use (bytes, or with KiB, MiB, GiB, KB, MB, GB); a larger day is deduplicated through spill files in the data dir", func(c *Config, v string) error {
+		n, err := ParseSize(v)
+		if err != nil {
+			return err
+		}
+		if n < 1<<20 {
+			return fmt.Errorf("want at least 1MiB, got %q", v)
+		}
+		c.BatchMemory = n
+		return nil
+	}},
 	{"PINPIPE_LATE_CHECK_INTERVAL", "10m", "how often one instance re-runs curated days whose raw zone gained late records (trigger late-data), runs days whose scheduled run gave up once they are complete, and applies PINPIPE_RAW_RETENTION; at least 1m", func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Minute {
@@ -370,6 +385,30 @@ func list(v string) []string {
 }
 
 // bytesSetter returns a setter for a positive number of bytes.
+// ParseSize reads a number of bytes: a whole number, optionally followed
+// by a unit (KiB, MiB, GiB, TiB in powers of 1024; KB, MB, GB, TB in powers
+// of 1000; B). Returns an error saying what it wants when v is not one, is
+// not positive or overflows.
+func ParseSize(v string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	num, mult := strings.TrimSpace(v), int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("want a positive size such as 1GiB, 512MiB or 1073741824, got %q", v)
+	}
+	return n * mult, nil
+}
+
 func bytesSetter(set func(*Config, int64)) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)

@@ -123,3 +123,20 @@ func TestLoadReadsTheBatchScheduleSettings(t *testing.T) {
 		t.Fatalf("PINPIPE_RAW_RETENTION=2160h: %v, %v", c, err)
 	}
 }
+
+func TestLoadReadsTheBatchMemoryAsASize(t *testing.T) {
+	c, err := load(t, nil)
+	if err != nil || c.BatchMemory != 1<<30 {
+		t.Fatalf("default BatchMemory = %d (%v), want 1GiB", c.BatchMemory, err)
+	}
+	for v, want := range map[string]int64{"512MiB": 512 << 20, "2GB": 2e9, "1073741824": 1 << 30, "64 MiB": 64 << 20} {
+		if c, err := load(t, map[string]string{"PINPIPE_BATCH_MEMORY": v}); err != nil || c.BatchMemory != want {
+			t.Fatalf("PINPIPE_BATCH_MEMORY=%s: %v, %v; want %d", v, c, err, want)
+		}
+	}
+	for _, v := range []string{"1x", "-1GiB", "100KiB", "99999999999TiB"} {
+		if _, err := load(t, map[string]string{"PINPIPE_BATCH_MEMORY": v}); err == nil || !strings.Contains(err.Error(), "PINPIPE_BATCH_MEMORY") {
+			t.Fatalf("PINPIPE_BATCH_MEMORY=%s: %v, want an error naming the setting", v, err)
+		}
+	}
+}

@@ -133,7 +133,13 @@ func (p *Pipeline) openBatch(ctx context.Context, cron string, flush *consume.Fl
 		return nil
 	})
 	p.opts.Checks = append(p.opts.Checks, server.Check{Name: "cassandra", Embedded: embedded, Check: store.Check})
-	job := &batch.Job{Lake: p.Lake, Store: store, Log: log}
+	job := &batch.Job{Lake: p.Lake, Store: store, Log: log,
+		Memory: cfg.BatchMemory, SpillDir: filepath.Join(cfg.DataDir, "batch-spill")}
+	// Spill files outlive a process that crashed mid-run; no run has
+	// started yet, so all of them are leftovers.
+	if err := job.RemoveSpills(); err != nil {
+		return nil, nil, err
+	}
 	barrier, complete := p.landingProgress(flush)
 	o := batch.ServiceOptions{Job: job, Cron: cron, Log: log, Metrics: m, Barrier: barrier, Completeness: complete,
 		Wait: cfg.BatchWait, Clock: p.clock, Concurrency: cfg.BatchConcurrency, LateLookback: cfg.LateLookback, RawRetention: cfg.RawRetention}

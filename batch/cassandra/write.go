@@ -36,15 +36,29 @@ const cassandraReadKeys = 100
 // Concurrency writes in flight, each retried with the Retry policy. A
 // reader may see the day's partitions empty or partly filled meanwhile.
 func (c *Store) ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned, progress func(done int)) error {
-	if err := c.replaceDay(ctx, dt, pins, progress); err != nil {
+	once := pins
+	whole := func([]pin.Cleaned) ([]pin.Cleaned, error) {
+		out := once
+		once = nil
+		return out, nil
+	}
+	return c.ReplaceDayFrom(ctx, dt, batch.Categories(pins), whole, progress)
+}
+
+// servingChunk is how many pins ReplaceDayFrom reads and writes at once.
+const servingChunk = 20_000
+
+// ReplaceDayFrom implements batch.ServingStore as ReplaceDay does, reading
+// the stored versions and writing the pins servingChunk at a time.
+func (c *Store) ReplaceDayFrom(ctx context.Context, dt string, categories []string, next batch.PinChunks, progress func(done int)) error {
+	if err := c.replaceDay(ctx, dt, categories, next, progress); err != nil {
 		return fmt.Errorf("cassandra at %s did not take the writes of %s: %w; check that Cassandra is up (GET /readyz), then run the day again (POST /batch/runs or pinpipe batch --date %s)",
 			strings.Join(c.o.Hosts, ","), dt, err, dt)
 	}
 	return nil
 }
 
-func (c *Store) replaceDay(ctx context.Context, dt string, pins []pin.Cleaned, progress func(done int)) error {
-	cats := batch.Categories(pins)
+func (c *Store) replaceDay(ctx context.Context, dt string, cats []string, next batch.PinChunks, progress func(done int)) error {
 	var old []string
 	err := c.retry(ctx, "read the categories of "+dt, func() error {
 		var err error
@@ -68,17 +82,42 @@ func (c *Store) replaceDay(ctx context.Context, dt string, pins []pin.Cleaned, p
 		return err
 	}
 
+	// The deletes above carry client timestamps from before every insert
+	// below, so they never shadow this run's rows.
+	written := 0
+	buf := make([]pin.Cleaned, 0, servingChunk)
+	for {
+		pins, err := next(buf)
+		if err != nil {
+			return err
+		}
+		if len(pins) == 0 {
+			break
+		}
+		if err := c.writePins(ctx, dt, pins, &written, progress); err != nil {
+			return err
+		}
+	}
+
+	var gone []string
+	for _, cat := range old {
+		if !slices.Contains(cats, cat) {
+			gone = append(gone, cat)
+		}
+	}
+	return c.each(ctx, len(gone), func(ctx context.Context, i int) error {
+		return c.exec(ctx, "forget category "+gone[i], `DELETE FROM `+c.ks+`.categories_by_dt WHERE dt = ? AND category = ?`, dt, gone[i])
+	})
+}
+
+// writePins writes pins, of one day, into pins (those that win, see
+// winners) and pins_by_category, adding to *written and reporting it.
+func (c *Store) writePins(ctx context.Context, dt string, pins []pin.Cleaned, written *int, progress func(done int)) error {
 	stamps, err := c.winners(ctx, pins)
 	if err != nil {
 		return err
 	}
-
-	// The deletes above carry client timestamps from before every insert
-	// below, so they never shadow this run's rows.
-	var (
-		mu      sync.Mutex
-		written int
-	)
+	var mu sync.Mutex
 	insertPin := `INSERT INTO ` + c.ks + `.pins (` + pin.ColumnList("", pin.Schema) + `, dt) VALUES (` +
 		strings.Repeat("?, ", len(pin.Schema)) + `?) USING TIMESTAMP ?`
 	batches := byCategoryBatches(pins)
@@ -95,8 +134,8 @@ func (c *Store) replaceDay(ctx context.Context, dt string, pins []pin.Cleaned, p
 			}
 			if progress != nil {
 				mu.Lock()
-				if written++; written%2000 == 0 || written == len(pins) {
-					progress(written)
+				if *written++; *written%2000 == 0 {
+					progress(*written)
 				}
 				mu.Unlock()
 			}
@@ -109,16 +148,10 @@ func (c *Store) replaceDay(ctx context.Context, dt string, pins []pin.Cleaned, p
 	if err := g.Wait(); err != nil {
 		return err
 	}
-
-	var gone []string
-	for _, cat := range old {
-		if !slices.Contains(cats, cat) {
-			gone = append(gone, cat)
-		}
+	if progress != nil {
+		progress(*written)
 	}
-	return c.each(ctx, len(gone), func(ctx context.Context, i int) error {
-		return c.exec(ctx, "forget category "+gone[i], `DELETE FROM `+c.ks+`.categories_by_dt WHERE dt = ? AND category = ?`, dt, gone[i])
-	})
+	return nil
 }
 
 // winners decides, with pin.Newer, which of pins replace the version pins

@@ -128,6 +128,21 @@ func (s *Store) Path() string { return s.path }
 // DuckDB's upsert refuses to update one key twice in a statement, which the
 // contract's "no two pins with the same unique_id" rules out.
 func (s *Store) ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned, progress func(done int)) error {
+	return s.ReplaceDayFrom(ctx, dt, nil, whole(pins), progress)
+}
+
+// whole returns pins as one chunk, without copying them.
+func whole(pins []pin.Cleaned) batch.PinChunks {
+	return func([]pin.Cleaned) ([]pin.Cleaned, error) {
+		out := pins
+		pins = nil
+		return out, nil
+	}
+}
+
+// ReplaceDayFrom implements batch.ServingStore as ReplaceDay does, staging
+// the pins a chunk at a time; the categories are not needed.
+func (s *Store) ReplaceDayFrom(ctx context.Context, dt string, _ []string, next batch.PinChunks, progress func(done int)) error {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("cassandra stand-in: %w", err)
@@ -137,7 +152,8 @@ func (s *Store) ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned, p
 		return fmt.Errorf("cassandra stand-in: stage %s: %w", dt, err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS temp.serving_stage`) //nolint:errcheck // a temp table dies with the connection anyway
-	if err := s.stage(ctx, conn, dt, pins, progress); err != nil {
+	staged, err := s.stage(ctx, conn, dt, next, progress)
+	if err != nil {
 		return err
 	}
 	start := time.Now()
@@ -163,18 +179,20 @@ func (s *Store) ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned, p
 	}
 	s.write.Observe(time.Since(start).Seconds())
 	if progress != nil {
-		progress(len(pins))
+		progress(staged)
 	}
 	return nil
 }
 
-// stage appends pins to the connection's serving_stage table.
-func (s *Store) stage(ctx context.Context, conn *sql.Conn, dt string, pins []pin.Cleaned, progress func(done int)) error {
+// stage appends the pins of next to the connection's serving_stage table.
+// Returns how many it staged.
+func (s *Store) stage(ctx context.Context, conn *sql.Conn, dt string, next batch.PinChunks, progress func(done int)) (int, error) {
 	day, err := time.Parse(time.DateOnly, dt)
 	if err != nil {
-		return fmt.Errorf("cassandra stand-in: day %q: %w", dt, err)
+		return 0, fmt.Errorf("cassandra stand-in: day %q: %w", dt, err)
 	}
-	return conn.Raw(func(dc any) error {
+	staged := 0
+	err = conn.Raw(func(dc any) error {
 		a, err := duckdb.NewAppender(dc.(driver.Conn), "temp", "main", "serving_stage")
 		if err != nil {
 			return fmt.Errorf("cassandra stand-in: stage %s: %w", dt, err)
@@ -182,26 +200,18 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, dt string, pins []pin
 		start := time.Now()
 		row := make([]driver.Value, len(pin.Schema)+1)
 		row[len(pin.Schema)] = day
-		for i := range pins {
-			c := &pins[i]
-			for j := range pin.Schema {
-				row[j] = pin.Schema[j].Value(c)
-			}
-			if err := a.AppendRow(row...); err != nil {
+		buf := make([]pin.Cleaned, 0, 4096)
+		for {
+			pins, err := next(buf)
+			if err != nil {
 				_ = a.Close()
-				return fmt.Errorf("cassandra stand-in: stage pin %s: %w", c.UniqueID, err)
+				return fmt.Errorf("cassandra stand-in: stage %s: %w", dt, err)
 			}
-			if (i+1)%standInChunk == 0 {
-				if err := a.Flush(); err != nil {
-					_ = a.Close()
-					return fmt.Errorf("cassandra stand-in: stage %s: %w", dt, err)
-				}
-				s.write.Observe(time.Since(start).Seconds())
-				start = time.Now()
-				if progress != nil {
-					progress(i + 1)
-				}
-				if err := ctx.Err(); err != nil {
+			if len(pins) == 0 {
+				break
+			}
+			for i := range pins {
+				if err := s.stageOne(ctx, a, dt, row, &pins[i], &staged, &start, progress); err != nil {
 					_ = a.Close()
 					return err
 				}
@@ -212,6 +222,30 @@ func (s *Store) stage(ctx context.Context, conn *sql.Conn, dt string, pins []pin
 		}
 		return nil
 	})
+	return staged, err
+}
+
+// stageOne appends c to a, flushing every standInChunk pins.
+func (s *Store) stageOne(ctx context.Context, a *duckdb.Appender, dt string, row []driver.Value, c *pin.Cleaned, staged *int, start *time.Time, progress func(done int)) error {
+	for j := range pin.Schema {
+		row[j] = pin.Schema[j].Value(c)
+	}
+	if err := a.AppendRow(row...); err != nil {
+		return fmt.Errorf("cassandra stand-in: stage pin %s: %w", c.UniqueID, err)
+	}
+	*staged++
+	if *staged%standInChunk != 0 {
+		return nil
+	}
+	if err := a.Flush(); err != nil {
+		return fmt.Errorf("cassandra stand-in: stage %s: %w", dt, err)
+	}
+	s.write.Observe(time.Since(*start).Seconds())
+	*start = time.Now()
+	if progress != nil {
+		progress(*staged)
+	}
+	return ctx.Err()
 }
 
 // cleanedColumns selects a pin in pin.Columns order from pins or
