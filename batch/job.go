@@ -109,29 +109,12 @@ func (j *Job) Run(ctx context.Context, dt, runID string, progress func(Progress)
 	out := dayOutput{rows: int64(len(day.pins)), read: rawRead(objs),
 		writeCurated: func(progress func(int)) ([]string, error) {
 			return writeCurated(ctx, j.Lake, dt, runID, day.pins, progress)
-		}}
+		},
+		serve: func(progress func(int)) error { return j.Store.ReplaceDay(ctx, dt, day.pins, progress) }}
 	if len(day.rejected) > 0 {
 		out.writeRejected = func() (string, error) { return writeRejected(ctx, j.Lake, dt, runID, day.rejected) }
 	}
-	if err := j.replaceZones(ctx, dt, runID, out, &res, report); err != nil {
-		return res, err
-	}
-	res.Curated = time.Since(start)
-	log.Info("batch: curated zone replaced", slog.Int("objects", len(res.CuratedKeys)), slog.Duration("took", res.Curated))
-
-	if j.AfterCurated != nil {
-		if err := j.AfterCurated(ctx); err != nil {
-			return res, err
-		}
-	}
-	start = time.Now()
-	err = j.Store.ReplaceDay(ctx, dt, day.pins, func(done int) { report("serving", int64(done), res.RowsOut) })
-	res.Serving = time.Since(start)
-	if err != nil {
-		return res, fmt.Errorf("batch: serving tables: %w", err)
-	}
-	log.Info("batch: serving tables replaced", slog.Int64("rows", res.RowsOut), slog.Duration("took", res.Serving))
-	return res, nil
+	return j.publish(ctx, dt, runID, out, res, start, report, log)
 }
 
 // cleanedDay is a day of raw records after cleaning and deduplication.
@@ -226,6 +209,34 @@ type dayOutput struct {
 	read          map[int]int64
 	writeCurated  func(progress func(done int)) ([]string, error)
 	writeRejected func() (string, error) // nil: nothing was rejected
+	serve         func(progress func(done int)) error
+}
+
+// publish replaces the day's curated and rejected objects, then its
+// serving rows, timing and logging each; the run's other steps (reading,
+// cleaning, deduplicating) are done and recorded in res, which began at
+// start.
+func (j *Job) publish(ctx context.Context, dt, runID string, out dayOutput, res JobResult, start time.Time,
+	report func(string, int64, int64), log *slog.Logger) (JobResult, error) {
+	if err := j.replaceZones(ctx, dt, runID, out, &res, report); err != nil {
+		return res, err
+	}
+	res.Curated = time.Since(start)
+	log.Info("batch: curated zone replaced", slog.Int("objects", len(res.CuratedKeys)), slog.Duration("took", res.Curated))
+
+	if j.AfterCurated != nil {
+		if err := j.AfterCurated(ctx); err != nil {
+			return res, err
+		}
+	}
+	start = time.Now()
+	err := out.serve(func(done int) { report("serving", int64(done), res.RowsOut) })
+	res.Serving = time.Since(start)
+	if err != nil {
+		return res, fmt.Errorf("batch: serving tables: %w", err)
+	}
+	log.Info("batch: serving tables replaced", slog.Int64("rows", res.RowsOut), slog.Duration("took", res.Serving))
+	return res, nil
 }
 
 // replaceZones writes the day's curated and rejected objects, then removes

@@ -509,31 +509,17 @@ func (j *Job) runSpilled(ctx context.Context, dt, runID string, objs []RawObject
 			}
 			defer m.close()
 			return writeCuratedFrom(ctx, j.Lake, dt, runID, m.next, progress)
+		},
+		serve: func(progress func(int)) error {
+			m, err := day.merge()
+			if err != nil {
+				return err
+			}
+			defer m.close()
+			return j.Store.ReplaceDayFrom(ctx, dt, day.categories, m.next, progress)
 		}}
 	if day.rejects > 0 {
 		out.writeRejected = func() (string, error) { return writeRejectedFrom(ctx, j.Lake, dt, runID, day.rejected) }
 	}
-	if err := j.replaceZones(ctx, dt, runID, out, &res, report); err != nil {
-		return res, err
-	}
-	res.Curated = time.Since(start)
-	log.Info("batch: curated zone replaced", slog.Int("objects", len(res.CuratedKeys)), slog.Duration("took", res.Curated))
-
-	if j.AfterCurated != nil {
-		if err := j.AfterCurated(ctx); err != nil {
-			return res, err
-		}
-	}
-	start = time.Now()
-	m, err := day.merge()
-	if err == nil {
-		err = j.Store.ReplaceDayFrom(ctx, dt, day.categories, m.next, func(done int) { report("serving", int64(done), res.RowsOut) })
-		m.close()
-	}
-	res.Serving = time.Since(start)
-	if err != nil {
-		return res, fmt.Errorf("batch: serving tables: %w", err)
-	}
-	log.Info("batch: serving tables replaced", slog.Int64("rows", res.RowsOut), slog.Duration("took", res.Serving))
-	return res, nil
+	return j.publish(ctx, dt, runID, out, res, start, report, log)
 }
