@@ -45,17 +45,7 @@ func TestNewerSQLAgreesWithNewer(t *testing.T) {
 	q := `WITH v(i, ingested_at, kafka_partition, kafka_offset) AS (VALUES ` + strings.Join(rows, ", ") + `)
 SELECT a.i, b.i, ` + pin.NewerSQL("a", "b") + ` FROM v a CROSS JOIN v b`
 
-	dbs := map[string]*sql.DB{}
-	duck, err := sql.Open("duckdb", "")
-	testenv.Must(t, err)
-	defer duck.Close()
-	dbs["duckdb"] = duck
-	if url := testenv.Postgres(t); url != "" {
-		pg, err := sql.Open("pgx", url)
-		testenv.Must(t, err)
-		defer pg.Close()
-		dbs["postgres"] = pg
-	}
+	dbs := teststores.SQLEngines(t)
 	for name, db := range dbs {
 		res, err := db.Query(q)
 		testenv.Must(t, err)

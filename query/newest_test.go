@@ -1,17 +1,14 @@
 package query_test
 
 import (
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
-	_ "github.com/duckdb/duckdb-go/v2"
-	_ "github.com/jackc/pgx/v5/stdlib"
-
 	"pinpipe/internal/testenv"
+	"pinpipe/internal/teststores"
 	"pinpipe/pin"
 )
 
@@ -76,17 +73,7 @@ func TestNewestSQLKeepsTheVersionNewerPicks(t *testing.T) {
 	q := `WITH v(grp, ingested_at, kafka_partition, kafka_offset) AS (VALUES ` + strings.Join(values, ", ") + `)
 SELECT grp, kafka_partition, kafka_offset FROM (` + pin.NewestSQL("v", "grp") + `) AS newest`
 
-	dbs := map[string]*sql.DB{}
-	duck, err := sql.Open("duckdb", "")
-	testenv.Must(t, err)
-	defer duck.Close()
-	dbs["duckdb"] = duck
-	if url := testenv.Postgres(t); url != "" {
-		pg, err := sql.Open("pgx", url)
-		testenv.Must(t, err)
-		defer pg.Close()
-		dbs["postgres"] = pg
-	}
+	dbs := teststores.SQLEngines(t)
 	for name, db := range dbs {
 		res, err := db.Query(q)
 		testenv.Must(t, err)

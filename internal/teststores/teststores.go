@@ -7,8 +7,12 @@ package teststores
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2" // the embedded engine of SQLEngines
+	_ "github.com/jackc/pgx/v5/stdlib" // Postgres for SQLEngines
 
 	"pinpipe/batch"
 	"pinpipe/batch/cassandra"
@@ -52,6 +56,25 @@ func StreamSinks(t testing.TB) map[string]stream.Sink {
 		t.Cleanup(func() { p.Close() })
 		testenv.Must(t, p.Check(ctx))
 		out["postgres"] = p
+	}
+	return out
+}
+
+// SQLEngines returns the SQL engines that must agree on pinpipe's version
+// SQL: an in-memory DuckDB under "duckdb" and, when the stack names one, a
+// fresh Postgres database under "postgres". They close when the test ends.
+func SQLEngines(t testing.TB) map[string]*sql.DB {
+	t.Helper()
+	out := map[string]*sql.DB{}
+	duck, err := sql.Open("duckdb", "")
+	testenv.Must(t, err)
+	t.Cleanup(func() { _ = duck.Close() })
+	out["duckdb"] = duck
+	if url := testenv.Postgres(t); url != "" {
+		pg, err := sql.Open("pgx", url)
+		testenv.Must(t, err)
+		t.Cleanup(func() { _ = pg.Close() })
+		out["postgres"] = pg
 	}
 	return out
 }
