@@ -48,6 +48,12 @@ func TestWorkbenchKeepsHistoryURLAndResultsAndExportsWholeAnswers(t *testing.T) 
 		t.Errorf("the first page ends with id = %q, want 999", got)
 	}
 
+	// The batch form starts on the newest day with raw data: today's pins.
+	tb.do(t, "await the batch form's day", wait, chromedp.WaitReady(chromedp.CSS(`#batch-date[data-source="raw"]`)))
+	if got, today := eval[string](t, tb, `document.querySelector('#batch-date').value`), time.Now().UTC().Format(time.DateOnly); got != today {
+		t.Errorf("the batch form starts on %q, want %s, the day of the pins posted", got, today)
+	}
+
 	// The next page, and back.
 	tb.do(t, "page forward", wait,
 		chromedp.Click(chromedp.CSS("#page-next")),
@@ -128,7 +134,7 @@ func TestWorkbenchKeepsHistoryURLAndResultsAndExportsWholeAnswers(t *testing.T) 
 		chromedp.SetValue(chromedp.CSS("#sql"), bulkSQL),
 		chromedp.Click(chromedp.CSS("#run-query")),
 		chromedp.WaitNotVisible(chromedp.CSS("#query-error")),
-		chromedp.WaitReady(chromedp.CSS(`#results:not(.stale) table`)))
+		chromedp.WaitReady(chromedp.CSS(`#result-meta[data-rows="1000"][data-truncated="1"]`)))
 	dir := t.TempDir()
 	for _, format := range []string{"csv", "jsonl", "parquet"} {
 		file := download(t, tb, dir, "#download-"+format)

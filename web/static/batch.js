@@ -36,12 +36,13 @@ export function createBatch({ refresh }) {
 
   // Until the server says which day has raw data, yesterday; then the
   // newest day with raw data, unless the user picked one.
-  date.value = utcDate(1);
+  const initial = utcDate(1);
+  date.value = initial;
   let picked = false;
   date.addEventListener('input', () => { picked = true; });
   getJSON('batch/days?n=1').then((days) => {
     const day = Array.isArray(days) ? days[0]?.day : null;
-    if (day && !picked) {
+    if (day && !picked && date.value === initial) {
       date.value = day;
       date.dataset.source = 'raw';
     }
