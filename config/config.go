@@ -79,6 +79,9 @@ type Config struct {
 	QueryMaxConcurrent int
 	QueryMaxResult     int64
 	QueryMaxSpill      int64
+	ExportMaxRows      int
+	ExportMaxBytes     int64
+	ExportTimeout      time.Duration
 	MirrorMaxBytes     int64
 	MirrorStaleness    time.Duration
 
@@ -233,6 +236,16 @@ var settings = []setting{
 	{"PINPIPE_QUERY_MAX_CONCURRENT", "4", "queries running at once; more get 429", intSetter(func(c *Config, n int) { c.QueryMaxConcurrent = n })},
 	{"PINPIPE_QUERY_MAX_RESULT_BYTES", "67108864", "largest answer of one SQL query in bytes; more gets 413", bytesSetter(func(c *Config, n int64) { c.QueryMaxResult = n })},
 	{"PINPIPE_QUERY_MAX_SPILL", "4294967296", "disk DuckDB may spill to, in bytes", bytesSetter(func(c *Config, n int64) { c.QueryMaxSpill = n })},
+	{"PINPIPE_EXPORT_MAX_ROWS", "10000000", "most rows of one full export (/query/export); more gets 413", intSetter(func(c *Config, n int) { c.ExportMaxRows = n })},
+	{"PINPIPE_EXPORT_MAX_BYTES", "1GiB", "largest file of one full export (/query/export), written to the data dir before it is sent (bytes, or with KiB, MiB, GiB, KB, MB, GB); more gets 413", func(c *Config, v string) error {
+		n, err := ParseSize(v)
+		if err != nil {
+			return err
+		}
+		c.ExportMaxBytes = n
+		return nil
+	}},
+	{"PINPIPE_EXPORT_TIMEOUT", "5m", "longest run of one full export's query, and again of sending its file", durSetter(func(c *Config, d time.Duration) { c.ExportTimeout = d })},
 	{"PINPIPE_MIRROR_MAX_BYTES", "10737418240", "disk the local lake mirror may use", func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {

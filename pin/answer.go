@@ -33,7 +33,8 @@ type QueryResponse struct {
 	Columns   []ResultColumn `json:"columns"`
 	Rows      [][]any        `json:"rows"`
 	RowCount  int            `json:"row_count"`
-	Truncated bool           `json:"truncated"`
+	Truncated bool           `json:"truncated"` // more rows follow this page
+	Offset    int            `json:"offset"`    // rows of the answer before this page
 	ElapsedMS float64        `json:"elapsed_ms"`
 }
 

@@ -137,6 +137,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Op
 	o.Roles = roles
 	o.MaxFieldBytes = cfg.MaxFieldBytes
 	o.Addr, o.AllowedHosts, o.AllowedOrigins, o.QueryTimeout = p.Addr, cfg.AllowedHosts, cfg.AllowedOrigins, cfg.QueryTimeout
+	o.ExportMaxBytes, o.ExportTimeout, o.ExportDir = cfg.ExportMaxBytes, cfg.ExportTimeout, filepath.Join(cfg.DataDir, "export")
 	p.Server = server.New(o)
 	p.httpSrv = p.Server.HTTPServer()
 	p.httpDone = make(chan error, 1)

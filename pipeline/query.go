@@ -48,6 +48,7 @@ func openQuery(ctx context.Context, cfg *config.Config, store *lake.Store, dir s
 		Mirror: m, Bucket: store.Bucket(), TempDir: tmp,
 		Timeout: cfg.QueryTimeout, MemoryLimit: cfg.QueryMemoryLimit, Threads: cfg.QueryThreads,
 		MaxConcurrent: cfg.QueryMaxConcurrent, MaxResultBytes: cfg.QueryMaxResult, MaxSpill: cfg.QueryMaxSpill,
+		ExportMaxRows: cfg.ExportMaxRows, ExportMaxBytes: cfg.ExportMaxBytes, ExportTimeout: cfg.ExportTimeout,
 		Registry: reg, Log: log,
 	})
 	if err != nil {

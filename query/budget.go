@@ -37,6 +37,7 @@ const fixedCellBytes = 16
 // budget is the running size of one query's answer.
 type budget struct {
 	maxValue, maxTotal int64
+	setting            string // the setting that sets maxTotal
 	used               atomic.Int64
 	err                atomic.Pointer[pin.Error] // the limit the answer hit, once it has
 }
@@ -49,14 +50,14 @@ type budgets struct {
 	m    map[int64]*budget
 }
 
-func (bs *budgets) start(maxValue, maxTotal int64) (int64, *budget) {
+func (bs *budgets) start(maxValue, maxTotal int64, setting string) (int64, *budget) {
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
 	if bs.m == nil {
 		bs.m = map[int64]*budget{}
 	}
 	bs.next++
-	b := &budget{maxValue: maxValue, maxTotal: maxTotal}
+	b := &budget{maxValue: maxValue, maxTotal: maxTotal, setting: setting}
 	bs.m[bs.next] = b
 	return bs.next, b
 }
@@ -84,7 +85,7 @@ func (b *budget) add(fixed int64, sizes []int64) error {
 		total += n
 	}
 	if b.used.Add(total) > b.maxTotal {
-		return b.fail(errResultTooLarge(b.maxTotal))
+		return b.fail(errResultTooLarge(b.maxTotal, b.setting))
 	}
 	return nil
 }
@@ -99,9 +100,9 @@ func errValueTooLarge(n, limit int64) *pin.Error {
 		"One value of the answer has %d bytes, more than the %d one value may have: cut it down in the query (left(col, n), a list slice, an aggregate).", n, limit)
 }
 
-func errResultTooLarge(limit int64) *pin.Error {
+func errResultTooLarge(limit int64, setting string) *pin.Error {
 	return pin.Errorf(pin.ETOOLARGE,
-		"The answer is larger than %d bytes (PINPIPE_QUERY_MAX_RESULT_BYTES): ask for fewer rows or columns, aggregate, or cut long values down.", limit)
+		"The answer is larger than %d bytes (%s): ask for fewer rows or columns, aggregate, or cut long values down.", limit, setting)
 }
 
 // budgetUDF is budgetFunc: budgetFunc(id, fixed, size…) returns true, or
@@ -198,10 +199,10 @@ func guardsSQL(maxValue int64) []string {
 
 // wrapSQL returns the text DuckDB runs for a query: the query as a
 // subquery, its columns renamed by position (so duplicate names need no
-// renaming), at most limit+1 rows, each row counted by budgetFunc against
+// renaming), at most limit+1 rows from row offset on, each row counted by budgetFunc against
 // the budget id. types are the query's column types, which tell which
 // values vary in size.
-func wrapSQL(text string, types []duckdb.Type, limit int, id int64) string {
+func wrapSQL(text string, types []duckdb.Type, offset, limit int, id int64) string {
 	var aliases, sizes []string
 	fixed := 0
 	for i, t := range types {
@@ -225,8 +226,8 @@ func wrapSQL(text string, types []duckdb.Type, limit int, id int64) string {
 		}
 	}
 	args := append([]string{fmt.Sprint(id), fmt.Sprint(fixed)}, sizes...)
-	return fmt.Sprintf("SELECT * FROM (SELECT * FROM (\n%s\n) LIMIT %d) AS pinpipe_answer(%s) WHERE %s(%s)",
-		text, limit+1, strings.Join(aliases, ", "), budgetFunc, strings.Join(args, ", "))
+	return fmt.Sprintf("SELECT * FROM (SELECT * FROM (\n%s\n) LIMIT %d OFFSET %d) AS pinpipe_answer(%s) WHERE %s(%s)",
+		text, limit+1, offset, strings.Join(aliases, ", "), budgetFunc, strings.Join(args, ", "))
 }
 
 // cellBytes returns about how many bytes v takes in a JSON answer.
@@ -271,10 +272,11 @@ func jsonStringBytes(s string) int64 {
 	return n
 }
 
-// checkResultBytes returns ETOOLARGE once sent bytes pass limit.
-func checkResultBytes(sent, limit int64) error {
+// checkResultBytes returns ETOOLARGE, naming setting, once sent bytes pass
+// limit.
+func checkResultBytes(sent, limit int64, setting string) error {
 	if sent > limit {
-		return errResultTooLarge(limit)
+		return errResultTooLarge(limit, setting)
 	}
 	return nil
 }

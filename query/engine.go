@@ -50,8 +50,14 @@ type Options struct {
 	// MaxSpill bounds what DuckDB writes to TempDir (max_temp_directory_size,
 	// PINPIPE_QUERY_MAX_SPILL); DefaultMaxSpill when ≤ 0.
 	MaxSpill int64
-	Registry prometheus.Registerer
-	Log      *slog.Logger
+	// ExportMaxRows, ExportMaxBytes and ExportTimeout bound one export
+	// (PINPIPE_EXPORT_MAX_ROWS, _MAX_BYTES, _TIMEOUT); the defaults
+	// DefaultExport… when ≤ 0.
+	ExportMaxRows  int
+	ExportMaxBytes int64
+	ExportTimeout  time.Duration
+	Registry       prometheus.Registerer
+	Log            *slog.Logger
 }
 
 // Engine runs read-only SQL over the views pins, pins_live and pins_raw.
@@ -94,6 +100,15 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	}
 	if o.MaxSpill <= 0 {
 		o.MaxSpill = DefaultMaxSpill
+	}
+	if o.ExportMaxRows <= 0 {
+		o.ExportMaxRows = DefaultExportMaxRows
+	}
+	if o.ExportMaxBytes <= 0 {
+		o.ExportMaxBytes = DefaultExportMaxBytes
+	}
+	if o.ExportTimeout <= 0 {
+		o.ExportTimeout = DefaultExportTimeout
 	}
 	connector, err := duckdb.NewConnector("", nil)
 	if err != nil {
@@ -199,12 +214,28 @@ func (e *Engine) Close() error {
 // EUNAVAILABLE when the lake was never readable. If ctx ends first (the
 // client left), its error is returned.
 func (e *Engine) Query(ctx context.Context, sqlText string, limit int, out Result) (truncated bool, err error) {
-	start := time.Now()
-	defer func() { e.observe(ctx, start, err) }()
+	return e.QueryAt(ctx, sqlText, 0, limit, out)
+}
+
+// QueryAt is Query from row offset of the answer on (0 when offset < 0):
+// the rows before it are skipped inside DuckDB and count for nothing. An
+// EXPLAIN answers its plan whatever the offset. Pages of a query without
+// ORDER BY may overlap, as DuckDB does not promise one order twice.
+func (e *Engine) QueryAt(ctx context.Context, sqlText string, offset, limit int, out Result) (truncated bool, err error) {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	limit = min(limit, MaxLimit)
+	return e.exec(ctx, sqlText, bounds{
+		offset: max(offset, 0), rows: min(limit, MaxLimit),
+		bytes: e.o.MaxResultBytes, bytesSetting: "PINPIPE_QUERY_MAX_RESULT_BYTES",
+		timeout: e.o.Timeout, timeoutSetting: "PINPIPE_QUERY_TIMEOUT",
+	}, out)
+}
+
+// exec runs one statement within bd; see Query.
+func (e *Engine) exec(ctx context.Context, sqlText string, bd bounds, out Result) (truncated bool, err error) {
+	start := time.Now()
+	defer func() { e.observe(ctx, start, err) }()
 	st, err := parseStatement(sqlText)
 	if err != nil {
 		return false, err
@@ -216,43 +247,44 @@ func (e *Engine) Query(ctx context.Context, sqlText string, limit int, out Resul
 	}
 	defer e.pool.put(c)
 
-	qctx, cancel := context.WithTimeout(ctx, e.o.Timeout)
+	qctx, cancel := context.WithTimeout(ctx, bd.timeout)
 	defer cancel()
 	snap, err := e.o.Mirror.Snapshot(qctx, mentionedDays(st.Text))
 	if err != nil {
 		if qctx.Err() != nil && ctx.Err() == nil {
 			return false, pin.Errorf(pin.ETIMEOUT,
-				"The local copy of the lake was still downloading after %s (PINPIPE_QUERY_TIMEOUT), so the query did not run; retry in a moment.", e.o.Timeout)
+				"The local copy of the lake was still downloading after %s (%s), so the query did not run; retry in a moment.", bd.timeout, bd.timeoutSetting)
 		}
 		return false, err
 	}
 	defer snap.Release()
 	if c.gen != snap.Gen {
 		if _, err := c.c.ExecContext(qctx, viewsSQL(snap)); err != nil {
-			return false, e.fail(ctx, qctx, nil, err)
+			return false, e.fail(ctx, qctx, bd, nil, err)
 		}
 		c.gen = snap.Gen
 	}
 	err = c.c.Raw(func(dc any) error {
-		truncated, err = e.run(ctx, qctx, dc.(*duckdb.Conn), st, limit, out)
+		truncated, err = e.run(ctx, qctx, dc.(*duckdb.Conn), st, bd, out)
 		return err
 	})
 	return truncated, err
 }
 
-// run checks st, prepares and executes it on dc and streams up to limit
+// run checks st, prepares and executes it on dc and streams up to bd.rows
 // rows to out.
-func (e *Engine) run(ctx, qctx context.Context, dc *duckdb.Conn, st statement, limit int, out Result) (bool, error) {
-	id, b := e.budgets.start(e.o.MaxValueBytes, e.o.MaxResultBytes)
+func (e *Engine) run(ctx, qctx context.Context, dc *duckdb.Conn, st statement, bd bounds, out Result) (bool, error) {
+	id, b := e.budgets.start(e.o.MaxValueBytes, bd.bytes, bd.bytesSetting)
 	defer e.budgets.end(id)
-	stmt, names, err := e.prepare(qctx, dc, st, limit, id)
+	limit := bd.rows
+	stmt, names, err := e.prepare(qctx, dc, st, bd, id)
 	if err != nil {
-		return false, e.fail(ctx, qctx, b, err)
+		return false, e.fail(ctx, qctx, bd, b, err)
 	}
 	defer stmt.Close()
 	rows, err := stmt.QueryContext(qctx, nil)
 	if err != nil {
-		return false, e.fail(ctx, qctx, b, err)
+		return false, e.fail(ctx, qctx, bd, b, err)
 	}
 	defer rows.Close()
 	types := make([]string, len(names))
@@ -271,7 +303,7 @@ func (e *Engine) run(ctx, qctx context.Context, dc *duckdb.Conn, st statement, l
 		if errors.Is(err, io.EOF) {
 			return false, nil
 		} else if err != nil {
-			return false, e.fail(ctx, qctx, b, err)
+			return false, e.fail(ctx, qctx, bd, b, err)
 		}
 		if n == limit {
 			return true, nil
@@ -281,7 +313,7 @@ func (e *Engine) run(ctx, qctx context.Context, dc *duckdb.Conn, st statement, l
 			row[i] = jsonValue(v, types[i], e.scrub)
 			sent += cellBytes(row[i])
 		}
-		if err := checkResultBytes(sent, e.o.MaxResultBytes); err != nil {
+		if err := checkResultBytes(sent, bd.bytes, bd.bytesSetting); err != nil {
 			return false, err
 		}
 		if err := out.Row(row); err != nil {
@@ -295,12 +327,12 @@ func (e *Engine) run(ctx, qctx context.Context, dc *duckdb.Conn, st statement, l
 
 // prepare checks st with the gate and prepares what DuckDB runs for it,
 // returning the statement and the names of its columns. A query runs
-// wrapped (wrapSQL): at most limit+1 rows, each counted against the budget
+// wrapped (wrapSQL): at most bd.rows+1 rows from bd.offset on, each counted against the budget
 // id, its columns renamed by position and given back their own names here.
 // EXPLAIN runs as written, its explained statement checked; it answers a
 // plan, not rows. Nothing that is not a SELECT is run: such a statement is
 // prepared only to say what it is.
-func (e *Engine) prepare(ctx context.Context, dc *duckdb.Conn, st statement, limit int, id int64) (*duckdb.Stmt, []string, error) {
+func (e *Engine) prepare(ctx context.Context, dc *duckdb.Conn, st statement, bd bounds, id int64) (*duckdb.Stmt, []string, error) {
 	if st.Words[0] == "EXPLAIN" {
 		return e.prepareExplain(ctx, dc, st)
 	}
@@ -318,7 +350,7 @@ func (e *Engine) prepare(ctx context.Context, dc *duckdb.Conn, st statement, lim
 	if err != nil {
 		return nil, nil, err
 	}
-	text := wrapSQL(st.Text, types, limit, id)
+	text := wrapSQL(st.Text, types, bd.offset, bd.rows, id)
 	// The wrapper adds only the budget call: checked again as DuckDB parses
 	// it, a query can never have meant something else inside it.
 	if err := e.gate.check(ctx, text, budgetFunc); err != nil {

@@ -14,10 +14,10 @@ import (
 )
 
 // fail turns a DuckDB or driver error into the error users see: the limit
-// b's answer hit (ETOOLARGE), ETIMEOUT when the time limit interrupted it,
+// b's answer hit (ETOOLARGE), ETIMEOUT when bd's time limit interrupted it,
 // ctx's error when the client left, EFORBIDDEN for a file outside the
 // lake, EINVALID for the rest, and the message always without server paths.
-func (e *Engine) fail(ctx, qctx context.Context, b *budget, err error) error {
+func (e *Engine) fail(ctx, qctx context.Context, bd bounds, b *budget, err error) error {
 	var app *pin.Error
 	switch {
 	case errors.As(err, &app):
@@ -31,7 +31,7 @@ func (e *Engine) fail(ctx, qctx context.Context, b *budget, err error) error {
 		return ctx.Err()
 	case qctx.Err() != nil:
 		return pin.Errorf(pin.ETIMEOUT,
-			"The query ran longer than %s (PINPIPE_QUERY_TIMEOUT) and was stopped. Filter on dt, aggregate, or ask for fewer rows.", e.o.Timeout)
+			"The query ran longer than %s (%s) and was stopped. Filter on dt, aggregate, or ask for fewer rows.", bd.timeout, bd.timeoutSetting)
 	}
 	var de *duckdb.Error
 	if !errors.As(err, &de) {

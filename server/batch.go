@@ -187,5 +187,7 @@ func (s *Server) handleTopByCategory(w http.ResponseWriter, r *http.Request) {
 	if pins == nil {
 		pins = []pin.Cleaned{}
 	}
+	// The day read, said also when the client left it to pinpipe (yesterday, UTC).
+	w.Header().Set("X-Pinpipe-Date", date)
 	writeJSON(w, http.StatusOK, pins)
 }

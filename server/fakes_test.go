@@ -191,6 +191,8 @@ type fakeQuerier struct {
 	cell      string
 	rowValues [][]any
 	columns   []string
+	// exportMaxRows, when set, is the most rows Export answers.
+	exportMaxRows int
 
 	mu   sync.Mutex
 	sqls []string
@@ -201,6 +203,25 @@ func newFakeQuerier(slots, rows int, cell string) *fakeQuerier {
 }
 
 func (q *fakeQuerier) Query(ctx context.Context, sql string, limit int, out pin.QueryResult) (bool, error) {
+	return q.QueryAt(ctx, sql, 0, limit, out)
+}
+
+// Export answers as Query, every row; ETOOLARGE past exportMaxRows (when
+// set), as the engine does.
+func (q *fakeQuerier) Export(ctx context.Context, sql string, out pin.QueryResult) error {
+	limit := q.rows
+	if q.exportMaxRows > 0 {
+		limit = q.exportMaxRows
+	}
+	truncated, err := q.QueryAt(ctx, sql, 0, limit, out)
+	if err == nil && truncated {
+		err = pin.Errorf(pin.ETOOLARGE, "more than %d rows (PINPIPE_EXPORT_MAX_ROWS)", limit)
+	}
+	return err
+}
+
+// QueryAt answers rows offset… of the fake's answer.
+func (q *fakeQuerier) QueryAt(ctx context.Context, sql string, offset, limit int, out pin.QueryResult) (bool, error) {
 	select {
 	case q.slots <- struct{}{}:
 	default:
@@ -229,7 +250,7 @@ func (q *fakeQuerier) Query(ctx context.Context, sql string, limit int, out pin.
 		}
 		return false, nil
 	}
-	for i := range min(q.rows, limit) {
+	for i := offset; i < min(q.rows, offset+limit); i++ {
 		if err := out.Row([]any{int64(i), q.cell}); err != nil {
 			return false, err
 		}
@@ -237,7 +258,7 @@ func (q *fakeQuerier) Query(ctx context.Context, sql string, limit int, out pin.
 			return false, ctx.Err()
 		}
 	}
-	return q.rows > limit, nil
+	return q.rows > offset+limit, nil
 }
 
 func (q *fakeQuerier) received() []string {

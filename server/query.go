@@ -26,6 +26,12 @@ type Querier interface {
 	// the lake), EINVALID (SQL DuckDB rejects), ETIMEOUT, ETOOMANY,
 	// EUNAVAILABLE.
 	Query(ctx context.Context, sql string, limit int, out pin.QueryResult) (truncated bool, err error)
+	// QueryAt is Query from row offset of the answer on.
+	QueryAt(ctx context.Context, sql string, offset, limit int, out pin.QueryResult) (truncated bool, err error)
+	// Export streams the whole answer to out within the export limits;
+	// ETOOLARGE when it has more rows or bytes than they allow, after out
+	// got part of it. Other errors as Query's.
+	Export(ctx context.Context, sql string, out pin.QueryResult) error
 }
 
 // maxSQLBytes bounds the SQL text of one request.
@@ -33,8 +39,8 @@ const maxSQLBytes = 1 << 20
 
 var errQueryOff = pin.Errorf(pin.EUNAVAILABLE, "The query lane is not running in this process.")
 
-// handleQuery answers POST /query {"sql": "...", "limit": 1000} and
-// GET /query?sql=...&limit=... with the rows as JSON, or as CSV when the
+// handleQuery answers POST /query {"sql": "...", "limit": 1000, "offset": 0}
+// and GET /query?sql=...&limit=...&offset=... with one page of rows as JSON, or as CSV when the
 // request accepts text/csv (or says format=csv). Rows are written as
 // DuckDB hands them over; an error after the first row cuts the response
 // short rather than ending it as if complete. The answer must be written
@@ -46,7 +52,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errQueryOff)
 		return
 	}
-	sql, limit, err := s.readQueryRequest(r)
+	req, err := s.readQueryRequest(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -58,9 +64,9 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	if wantsCSV(r) {
 		out = &csvResult{w: cw, start: start}
 	} else {
-		out = &jsonResult{w: cw, start: start}
+		out = &jsonResult{w: cw, start: start, offset: req.Offset}
 	}
-	truncated, err := s.Query.Query(r.Context(), sql, limit, out)
+	truncated, err := s.Query.QueryAt(r.Context(), req.SQL, req.Offset, req.Limit, out)
 	if err != nil {
 		if !out.started() {
 			// The query used up the time: leave the problem its own.
@@ -95,22 +101,34 @@ func (w *errWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// readQueryRequest returns the SQL and row limit of a query request.
-// Returns EINVALID, saying what to send, when either is missing or wrong.
-func (s *Server) readQueryRequest(r *http.Request) (string, int, error) {
+// queryRequest is what a query or export request asks for.
+type queryRequest struct {
+	SQL    string
+	Limit  int    // rows of one page, 1 to pin.QueryMaxLimit
+	Offset int    // rows of the answer skipped before the page, ≥ 0
+	Format string // of an export: csv, jsonl or parquet
+}
+
+// readQueryRequest returns the SQL, page and format of a query or export
+// request: a JSON body {"sql", "limit", "offset", "format"}, an
+// application/sql body, or the URL parameters of the same names (a JSON
+// body's fields win). Returns EINVALID, saying what to send, when the SQL is
+// missing or limit or offset is not a whole number in its range.
+func (s *Server) readQueryRequest(r *http.Request) (queryRequest, error) {
 	q := r.URL.Query()
-	sql, limitText := q.Get("sql"), q.Get("limit")
-	var limit *int
+	req := queryRequest{SQL: q.Get("sql"), Format: q.Get("format")}
+	limitText, offsetText := q.Get("limit"), q.Get("offset")
+	var limit, offset *int
 	if r.Method == http.MethodPost {
 		if err := checkContentType(r, queryTypes); err != nil {
-			return "", 0, err
+			return req, err
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxSQLBytes+1))
 		if err != nil {
-			return "", 0, s.readError(err)
+			return req, s.readError(err)
 		}
 		if len(body) > maxSQLBytes {
-			return "", 0, pin.Errorf(pin.ETOOLARGE, "The query is larger than %d bytes; send a shorter statement.", maxSQLBytes)
+			return req, pin.Errorf(pin.ETOOLARGE, "The query is larger than %d bytes; send a shorter statement.", maxSQLBytes)
 		}
 		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		switch {
@@ -118,37 +136,55 @@ func (s *Server) readQueryRequest(r *http.Request) (string, int, error) {
 			// Not text/plain: a browser sends that from any page without
 			// asking first; application/sql needs a CORS preflight, which
 			// pinpipe never grants.
-			sql = string(body)
+			req.SQL = string(body)
 		case len(strings.TrimSpace(string(body))) > 0:
-			var req struct {
-				SQL   string `json:"sql"`
-				Limit *int   `json:"limit"`
+			var b struct {
+				SQL    string  `json:"sql"`
+				Limit  *int    `json:"limit"`
+				Offset *int    `json:"offset"`
+				Format *string `json:"format"`
 			}
-			if err := json.Unmarshal(body, &req); err != nil {
-				return "", 0, pin.Errorf(pin.EINVALID, `The body must be a JSON object such as {"sql": "SELECT count(*) FROM pins", "limit": 1000}: %v.`, err)
+			if err := json.Unmarshal(body, &b); err != nil {
+				return req, pin.Errorf(pin.EINVALID, `The body must be a JSON object such as {"sql": "SELECT count(*) FROM pins", "limit": 1000}: %v.`, err)
 			}
-			sql, limit = req.SQL, req.Limit
+			req.SQL, limit, offset = b.SQL, b.Limit, b.Offset
+			if b.Format != nil {
+				req.Format = *b.Format
+			}
 		}
 	}
-	if strings.TrimSpace(sql) == "" {
-		return "", 0, pin.Errorf(pin.EINVALID,
+	if strings.TrimSpace(req.SQL) == "" {
+		return req, pin.Errorf(pin.EINVALID,
 			`Send the SQL: POST /query {"sql": "SELECT count(*) FROM pins"} or GET /query?sql=SELECT+count(*)+FROM+pins.`)
 	}
-	n := pin.QueryDefaultLimit
+	var err error
+	if req.Limit, err = wholeNumber("limit", limit, limitText, pin.QueryDefaultLimit, 1, pin.QueryMaxLimit); err != nil {
+		return req, err
+	}
+	if req.Offset, err = wholeNumber("offset", offset, offsetText, 0, 0, math.MaxInt32); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// wholeNumber returns a request's number name: n when the body had it, else
+// text from the URL, else def. Returns EINVALID when it is not a whole
+// number from lo to hi.
+func wholeNumber(name string, n *int, text string, def, lo, hi int) (int, error) {
+	v := def
 	switch {
-	case limit != nil:
-		n = *limit
-	case limitText != "":
-		v, err := strconv.Atoi(strings.TrimSpace(limitText))
-		if err != nil {
-			return "", 0, pin.Errorf(pin.EINVALID, "limit must be a whole number from 1 to %d, got %q.", pin.QueryMaxLimit, limitText)
+	case n != nil:
+		v = *n
+	case text != "":
+		var err error
+		if v, err = strconv.Atoi(strings.TrimSpace(text)); err != nil {
+			return 0, pin.Errorf(pin.EINVALID, "%s must be a whole number from %d to %d, got %q.", name, lo, hi, text)
 		}
-		n = v
 	}
-	if n < 1 || n > pin.QueryMaxLimit {
-		return "", 0, pin.Errorf(pin.EINVALID, "limit must be a whole number from 1 to %d, got %d.", pin.QueryMaxLimit, n)
+	if v < lo || v > hi {
+		return 0, pin.Errorf(pin.EINVALID, "%s must be a whole number from %d to %d, got %d.", name, lo, hi, v)
 	}
-	return sql, n, nil
+	return v, nil
 }
 
 // wantsCSV reports whether the client asked for CSV: Accept: text/csv, or
@@ -173,13 +209,15 @@ type queryWriter interface {
 }
 
 // jsonResult writes {"columns":[…],"rows":[[…],…],"row_count":N,
-// "truncated":bool,"elapsed_ms":N}, one row at a time.
+// "truncated":bool,"offset":N,"elapsed_ms":N}, one row at a time.
+// truncated says more rows follow the page.
 type jsonResult struct {
-	w     http.ResponseWriter
-	buf   *bufio.Writer
-	enc   *json.Encoder
-	start time.Time
-	rows  int
+	w      http.ResponseWriter
+	buf    *bufio.Writer
+	enc    *json.Encoder
+	start  time.Time
+	offset int
+	rows   int
 }
 
 func (j *jsonResult) started() bool { return j.buf != nil }
@@ -215,7 +253,7 @@ func (j *jsonResult) finish(truncated bool) error {
 		return nil
 	}
 	j.buf.WriteString(`],"row_count":` + strconv.Itoa(j.rows) + `,"truncated":` + strconv.FormatBool(truncated) +
-		`,"elapsed_ms":` + elapsedMS(j.start) + "}\n")
+		`,"offset":` + strconv.Itoa(j.offset) + `,"elapsed_ms":` + elapsedMS(j.start) + "}\n")
 	return j.buf.Flush()
 }
 

@@ -58,12 +58,19 @@ type Options struct {
 	// QueryTimeout bounds a query request from its body read to its last
 	// byte written (PINPIPE_QUERY_TIMEOUT); 0 means 30 s.
 	QueryTimeout time.Duration
-	Producer     Producer
-	Batch        BatchService  // nil: the batch routes answer 503
-	Serving      Serving       // nil: the serving routes answer 503
-	Stream       StreamService // nil: the stream routes answer 503
-	Query        Querier       // nil: the query routes answer 503
-	Checks       []Check
+	// ExportMaxBytes bounds one export file (PINPIPE_EXPORT_MAX_BYTES),
+	// ExportTimeout the time to make it and again to send it
+	// (PINPIPE_EXPORT_TIMEOUT); ExportDir is where it is made ("" for the
+	// system's temporary directory). 0 means DefaultExport….
+	ExportMaxBytes int64
+	ExportTimeout  time.Duration
+	ExportDir      string
+	Producer       Producer
+	Batch          BatchService  // nil: the batch routes answer 503
+	Serving        Serving       // nil: the serving routes answer 503
+	Stream         StreamService // nil: the stream routes answer 503
+	Query          Querier       // nil: the query routes answer 503
+	Checks         []Check
 	// AccessLog logs one line per request (PINPIPE_ACCESS_LOG).
 	AccessLog bool
 	// Roles are the roles this instance runs (PINPIPE_ROLES); a route
@@ -106,6 +113,12 @@ func New(o Options) *Server {
 	if s.QueryTimeout <= 0 {
 		s.QueryTimeout = 30 * time.Second
 	}
+	if s.ExportMaxBytes <= 0 {
+		s.ExportMaxBytes = DefaultExportMaxBytes
+	}
+	if s.ExportTimeout <= 0 {
+		s.ExportTimeout = DefaultExportTimeout
+	}
 	for _, origin := range o.AllowedOrigins {
 		if err := s.origins.AddTrustedOrigin(origin); err != nil {
 			s.log.Error("http: PINPIPE_ALLOWED_ORIGINS: origin ignored", slog.Any("err", err))
@@ -131,6 +144,9 @@ func New(o Options) *Server {
 	auth("GET /stream/stats", s.needs(s.handleStreamStats, "api", "stream"))
 	auth("POST /query", s.needs(s.guarded(s.handleQuery), "query"))
 	auth("GET /query", s.needs(s.guarded(s.handleQuery), "query"))
+	auth("POST /query/export", s.needs(s.guarded(s.handleExport), "query"))
+	auth("GET /query/export", s.needs(s.guarded(s.handleExport), "query"))
+	auth("GET /query/schema", s.needs(s.guarded(s.handleSchema), "query"))
 	open("GET /openapi.json", s.handleOpenAPI) // documentation: no key needed
 	open("GET /healthz", s.handleHealthz)
 	open("GET /readyz", s.handleReadyz)

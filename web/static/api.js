@@ -38,8 +38,9 @@ export class ApiError extends Error {
 
 // call fetches a path relative to the page and reads the body as "json",
 // "blob" or "text". Statuses in `allow` are returned like successes (readyz
-// answers 503 with a useful body). Throws ApiError otherwise.
-export async function call(path, { method = 'GET', json, accept = 'application/json', as = 'json', allow = [], timeout = TIMEOUT_MS } = {}) {
+// answers 503 with a useful body). signal, when given, cancels the request
+// (ApiError with status 0 and title "Cancelled"). Throws ApiError otherwise.
+export async function call(path, { method = 'GET', json, accept = 'application/json', as = 'json', allow = [], timeout = TIMEOUT_MS, signal } = {}) {
   const headers = { Accept: accept };
   const key = getKey();
   if (key) headers.Authorization = `Bearer ${key}`;
@@ -50,6 +51,8 @@ export async function call(path, { method = 'GET', json, accept = 'application/j
   }
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), timeout);
+  const cancel = () => ctrl.abort();
+  signal?.addEventListener('abort', cancel);
   try {
     const res = await fetch(path, { method, headers, body, signal: ctrl.signal, cache: 'no-store' });
     if (res.status === 401) auth.dispatchEvent(new Event('unauthorized'));
@@ -58,11 +61,13 @@ export async function call(path, { method = 'GET', json, accept = 'application/j
     return { status: res.status, data };
   } catch (err) {
     if (err instanceof ApiError) throw err;
+    if (signal?.aborted) throw new ApiError(0, 'Cancelled', 'The query was cancelled; the server stopped it.');
     if (ctrl.signal.aborted) throw new ApiError(0, 'Timed out', `No answer from the server within ${timeout / 1000} s.`);
     if (err instanceof SyntaxError) throw new ApiError(0, 'Bad response', 'The server sent something that is not valid JSON.');
     throw new ApiError(0, 'Server unreachable', 'Could not reach the pinpipe server. Is it running?');
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', cancel);
   }
 }
 

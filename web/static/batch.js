@@ -34,8 +34,19 @@ export function createBatch({ refresh }) {
   const button = $('#run-batch');
   const message = $('#batch-message');
 
-  date.value = utcDate(1);
-  date.max = utcDate(0);
+  // Until the server says which day has raw data, yesterday; then the
+  // newest day with raw data, unless the user picked one.
+  const initial = utcDate(1);
+  date.value = initial;
+  let picked = false;
+  date.addEventListener('input', () => { picked = true; });
+  getJSON('batch/days?n=1').then((days) => {
+    const day = Array.isArray(days) ? days[0]?.day : null;
+    if (day && !picked && date.value === initial) {
+      date.value = day;
+      date.dataset.source = 'raw';
+    }
+  }).catch(() => {});
 
   function say(text, tone) {
     fill(message, ...text);
@@ -44,8 +55,8 @@ export function createBatch({ refresh }) {
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    if (!date.value) {
-      say(['Pick a date to process.'], 'bad');
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(date.value) || Number.isNaN(Date.parse(`${date.value}T00:00:00Z`))) {
+      say(['Give the day as YYYY-MM-DD, such as ', h('code', { text: utcDate(1) }), '.'], 'bad');
       return;
     }
     button.disabled = true;
@@ -91,10 +102,13 @@ export function createBatch({ refresh }) {
     fill(body, ...runs.slice(0, MAX_ROWS).map((r) => {
       const id = String(r.id ?? '');
       const d = duration(r);
-      return h('tr', { class: highlight != null && id === String(highlight) ? 'mine' : null, dataset: { id, status: r.status ?? '' } },
+      // A run that succeeded with nothing in it is almost always the wrong day.
+      const empty = r.status === 'succeeded' && !r.rows_in && !r.rows_out;
+      const cls = [highlight != null && id === String(highlight) ? 'mine' : null, empty ? 'empty-run' : null].filter(Boolean).join(' ') || null;
+      return h('tr', { class: cls, dataset: { id, status: r.status ?? '', empty: empty ? '1' : '0' } },
         h('td', { class: 'mono nowrap' }, h('span', { title: id, text: shortID(id) })),
         h('td', { class: 'nowrap mono', text: r.date ?? DASH }),
-        h('td', {}, badge(r.status)),
+        h('td', { class: 'nowrap' }, badge(r.status), empty ? h('span', { class: 'warn-badge', title: 'The run found no raw records for this day', text: '0 rows' }) : null),
         h('td', { class: 'muted', text: r.trigger ?? DASH }),
         h('td', { class: 'nowrap' }, r.started_at ? h('time', { datetime: r.started_at, title: r.started_at, text: fmtTime(r.started_at) }) : num(null)),
         h('td', { class: 'num', text: d != null ? fmtDuration(d) : DASH }),

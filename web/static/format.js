@@ -44,6 +44,16 @@ export function fmtNum(v) {
   return Number.isInteger(v) ? intFmt.format(v) : numFmt.format(v);
 }
 
+// isIdName says whether a column holds identifiers rather than amounts
+// (id, id_index, unique_id, kafka_offset, partition…): those are shown as
+// they are, never with thousands separators.
+export const isIdName = (name) => /(^|_)(id|ids|index|offset|partition|key|uuid)($|_)/i.test(String(name ?? ''));
+
+// fmtId shows an identifier's digits as they are: 1234567, not 1,234,567.
+export function fmtId(v) {
+  return v == null ? DASH : String(v);
+}
+
 // fmtAxis is for axis labels of large numbers: 12500 → "12.5K".
 export function fmtAxis(v) {
   return isNum(v) ? compactFmt.format(v) : '';
@@ -80,14 +90,18 @@ export function parseTime(v) {
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
-const clockFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
-const dayClockFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false });
+const pad = (n) => String(n).padStart(2, '0');
 
-// fmtTime shows local wall-clock time, with the date only when it is not today.
+// isoDay returns a Date's local day as YYYY-MM-DD.
+export const isoDay = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+
+// fmtTime shows local wall-clock time (HH:MM:SS), with the ISO date
+// (YYYY-MM-DD HH:MM) when it is not today.
 export function fmtTime(v) {
   const d = v instanceof Date ? v : parseTime(v);
   if (!d) return DASH;
-  return d.toDateString() === new Date().toDateString() ? clockFmt.format(d) : dayClockFmt.format(d);
+  if (d.toDateString() === new Date().toDateString()) return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return `${isoDay(d)} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
 // utcDate returns "YYYY-MM-DD" for the UTC day daysAgo days before now.
