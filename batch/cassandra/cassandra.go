@@ -108,11 +108,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	// minute for the driver to notice the node is up again.
 	cluster.ReconnectInterval = time.Second
 	cluster.NumConns = 2
-	// Send each statement to a replica of its partition, saving the
-	// coordinator a hop on a cluster of more than one node.
-	cluster.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
 	var session *gocql.Session
 	err := retry.Do(ctx, o.Startup, o.Log, "cassandra: connect", func() (err error) {
+		// Send each statement to a replica of its partition, saving the
+		// coordinator a hop on a cluster of more than one node. A policy
+		// serves one session only: a new one for each try.
+		cluster.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
 		session, err = cluster.CreateSession()
 		return err
 	})
