@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 
 	"pinpipe/pin"
 )
@@ -39,7 +40,17 @@ func (s *Server) handlePostPins(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]int{"accepted": len(recs)})
+	writeAccepted(w, len(recs))
+}
+
+// writeAccepted answers 202 {"accepted":n}, the bytes writeJSON writes for
+// it, without the encoder's reflection: it is the reply to every pin.
+func writeAccepted(w http.ResponseWriter, n int) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	var buf [32]byte
+	b := strconv.AppendInt(append(buf[:0], `{"accepted":`...), int64(n), 10)
+	_, _ = w.Write(append(b, "}\n"...))
 }
 
 // isNDJSON reports whether contentType is one of the NDJSON types of

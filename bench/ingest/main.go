@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,15 +39,9 @@ func main() {
 	bulkSize := flag.Int("bulk-size", 1000, "pins per NDJSON request")
 	url := flag.String("url", "", "measure this running pinpipe instead of an in-process one")
 	lanes := flag.Bool("lanes", true, "run the batch, stream and query lanes in the same process (false: the HTTP layer and producer alone)")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (the in-process pinpipe and the load generator; for a pinpipe started with --url, fetch /debug/pprof/profile from it instead)")
+	cpuprofile := flag.String("cpuprofile", "", "write each scenario's CPU profile to FILE.single and FILE.bulk (the in-process pinpipe and the load generator; `go tool pprof FILE.single`)")
 	pid := flag.Int("pid", 0, "with --url: the pinpipe process whose CPU (utime+stime from /proc) each scenario reports per pin; 0 without --url means this process, load generator included")
 	flag.Parse()
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		check(err)
-		check(pprof.StartCPUProfile(f))
-		defer pprof.StopCPUProfile()
-	}
 
 	base := *url
 	if base == "" {
@@ -86,9 +79,14 @@ func main() {
 	if cpuOf == 0 && *url == "" {
 		cpuOf = os.Getpid()
 	}
+	// An in-process run is profiled, to split its CPU by stage.
+	var prof *profiler
+	if *url == "" {
+		prof = &profiler{prefix: *cpuprofile}
+	}
 	rows := []result{
-		run("single pin (application/json)", base, "application/json", singles, 1, *single, *duration, cpuOf),
-		run(fmt.Sprintf("%d-pin NDJSON", *bulkSize), base, "application/x-ndjson", bulks, *bulkSize, *bulk, *duration, cpuOf),
+		run("single pin (application/json)", "single", base, "application/json", singles, 1, *single, *duration, cpuOf, prof),
+		run(fmt.Sprintf("%d-pin NDJSON", *bulkSize), "bulk", base, "application/x-ndjson", bulks, *bulkSize, *bulk, *duration, cpuOf, prof),
 	}
 	what := target(*url)
 	if *url == "" && !*lanes {
@@ -112,6 +110,44 @@ func main() {
 		fmt.Printf("| %-30s | %5d | %10.0f | %10.0f | %8.2f | %8.2f | %8.2f | %10s | %6d |\n",
 			r.name, r.conc, r.rps, r.pps, ms(r.p50), ms(r.p99), ms(r.max), cpu, r.errors)
 	}
+	if prof == nil {
+		return
+	}
+	// The profile's samples split the process's CPU per pin by stage.
+	fmt.Printf("\nCPU µs per pin by stage (CPU profile samples per pin; the rest of the process's utime+stime ran in threads Go does not profile: DuckDB's)\n\n")
+	fmt.Printf("| %-36s |", "stage")
+	for _, r := range rows {
+		fmt.Printf(" %30s |", r.name)
+	}
+	fmt.Printf("\n|%s|", dash(38))
+	for range rows {
+		fmt.Printf("%s|", dash(32))
+	}
+	fmt.Println()
+	names := []string{}
+	for _, st := range stages {
+		names = append(names, st.name)
+	}
+	names = append(names, "other (runtime, scheduler, syscalls)")
+	const unprofiled, own = "not in the profile (DuckDB's threads)", "pinpipe (all but the load generator)"
+	for _, name := range append(names, unprofiled, own) {
+		fmt.Printf("| %-36s |", name)
+		for _, r := range rows {
+			us := 0.0
+			if r.pins > 0 {
+				d := r.stages.by[name]
+				switch name {
+				case unprofiled:
+					d = max(r.cpu-r.stages.total, 0)
+				case own:
+					d = max(r.cpu, r.stages.total) - r.stages.by[stages[0].name]
+				}
+				us = float64(d.Microseconds()) / float64(r.pins)
+			}
+			fmt.Printf(" %30.1f |", us)
+		}
+		fmt.Println()
+	}
 }
 
 type result struct {
@@ -121,11 +157,14 @@ type result struct {
 	p50, p99, max time.Duration
 	errors        int64
 	cpuPerPin     float64 // µs of the measured process's CPU per accepted pin; 0 when not measured
+	stages        stageCPU
+	pins          int           // pins accepted
+	cpu           time.Duration // the measured process's CPU over the scenario
 }
 
 // run posts bodies round-robin from conc clients for d and measures each
 // request's latency and, when pid is not 0, that process's CPU.
-func run(name, base, contentType string, bodies [][]byte, pinsPer, conc int, d time.Duration, pid int) result {
+func run(name, short, base, contentType string, bodies [][]byte, pinsPer, conc int, d time.Duration, pid int, prof *profiler) result {
 	fmt.Fprintf(os.Stderr, "running %q with %d clients for %s…\n", name, conc, d)
 	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -133,6 +172,9 @@ func run(name, base, contentType string, bodies [][]byte, pinsPer, conc int, d t
 	lat := make([][]time.Duration, conc)
 	deadline := time.Now().Add(d)
 	start := time.Now()
+	if prof != nil {
+		prof.start()
+	}
 	cpu0 := procCPU(pid)
 	var wg sync.WaitGroup
 	for c := range conc {
@@ -158,13 +200,18 @@ func run(name, base, contentType string, bodies [][]byte, pinsPer, conc int, d t
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu := procCPU(pid) - cpu0
+	var st stageCPU
+	if prof != nil {
+		st = prof.stop(short)
+	}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
-	r := result{name: name, conc: conc, errors: errs.Load()}
+	r := result{name: name, conc: conc, errors: errs.Load(), stages: st}
 	if len(all) > 0 {
 		r.rps = float64(len(all)) / elapsed.Seconds()
 		r.pps = r.rps * float64(pinsPer)
 		r.p50, r.p99, r.max = all[len(all)*50/100], all[len(all)*99/100], all[len(all)-1]
+		r.pins, r.cpu = len(all)*pinsPer, cpu
 		if pid != 0 {
 			r.cpuPerPin = float64(cpu.Microseconds()) / float64(len(all)*pinsPer)
 		}
