@@ -3,10 +3,17 @@
 // and S3 connections go through proxies it controls, posts generated pins
 // to both for -duration at -rate (about one pin in five a newer version of
 // an earlier one), and meanwhile injects faults one at a time, drawn from
-// -seed: SIGKILL of a pinpipe then a restart, SIGKILL of a Kafka broker
-// then a restart (scripts/stack kafka-stop N --kill, kafka-start N), and a
-// cut of Postgres, Cassandra or S3 for 5 s to -max-cut while its process
-// lives. Each request's outcome goes into a ledger (internal/ledger). At
+// -seed: SIGKILL of a pinpipe then a restart, at a random time (landing
+// uploads and stream writes go on all the time) and aimed at a batch run
+// it is running; SIGKILL of a Kafka broker then a restart (scripts/stack
+// stop kafka-N --kill, start kafka-N); the Postgres or S3 process stopped
+// (SIGTERM or SIGKILL) for 5 s to -max-cut then started again; Cassandra
+// killed while a batch run writes, then started again, the run ending
+// succeeded or failed and run again; a cut of Postgres, Cassandra or S3
+// for 5 s to -max-cut while its process lives; and the data directory of
+// one pinpipe, a tmpfs of -disk-size (it needs root; without it the kind
+// is skipped and the report says why), filled to the last byte for 5 s to
+// -max-cut. Each request's outcome goes into a ledger (internal/ledger). At
 // the end it runs the daily job for every day involved and reads every
 // zone — the raw zone by partition/offset, Postgres, the curated zone,
 // Cassandra and pins_live — and checks each against the ledger.
@@ -51,6 +58,7 @@ type options struct {
 	rate       float64
 	faultEvery time.Duration
 	maxCut     time.Duration
+	diskSize   string
 	keep       bool
 }
 
@@ -61,7 +69,8 @@ func main() {
 	fs.DurationVar(&o.duration, "duration", 2*time.Minute, "how long to post pins and inject faults")
 	fs.Float64Var(&o.rate, "rate", 50, "pins per second posted")
 	fs.DurationVar(&o.faultEvery, "fault-every", 20*time.Second, "mean quiet time between one fault's recovery and the next fault")
-	fs.DurationVar(&o.maxCut, "max-cut", time.Minute, "longest network cut of a dependency (the shortest is 5s)")
+	fs.DurationVar(&o.maxCut, "max-cut", time.Minute, "longest network cut, stop of a dependency or full disk (the shortest is 5s)")
+	fs.StringVar(&o.diskSize, "disk-size", "256m", "size of the tmpfs holding one instance's data directory, for the disk-full fault")
 	fs.BoolVar(&o.keep, "keep", false, "keep the instances' logs and data directories")
 	cfg, _, err := config.Load(fs, os.Args[1:], os.Getenv)
 	check(err)
@@ -109,6 +118,17 @@ func run(o *options, cfg *config.Config, dir string) int {
 	logf("building pinpipe; its logs go to %s", dir)
 	bin, err := instance.Build(ctx, dir)
 	check(err)
+	// B's data directory on a small tmpfs of its own, for the disk-full
+	// fault. Unmounted on every way out: after the instances are killed
+	// (the deferred kill below runs first), and by check.
+	disk, noDisk := filepath.Join(dir, "B"), ""
+	if err := mountDisk(disk, o.diskSize); err != nil {
+		disk, noDisk = "", err.Error()
+		logf("disk full will be skipped: %v", err)
+	} else {
+		defer unmountDisk(disk)
+		atExit = append(atExit, func() { unmountDisk(disk) })
+	}
 	var procs []*instance.Process
 	for _, name := range []string{"A", "B"} {
 		addr, err := instance.FreeAddr()
@@ -118,11 +138,13 @@ func run(o *options, cfg *config.Config, dir string) int {
 		procs = append(procs, instance.New(instance.Options{Name: name, Bin: bin, Addr: addr, Env: instance.Env(&one),
 			Log: filepath.Join(dir, name+".log")}))
 	}
-	defer func() {
+	killAll := func() {
 		for _, p := range procs {
 			_ = p.Kill()
 		}
-	}()
+	}
+	defer killAll()
+	atExit = append(atExit, killAll)
 	// A first: it creates the keyspace's tables. A busy Cassandra may not
 	// answer the schema change within the driver's timeout, and pinpipe
 	// then exits; like an orchestrator, start it again.
@@ -150,8 +172,10 @@ func run(o *options, cfg *config.Config, dir string) int {
 	// steady load it never stays at 0 (the landing commits once per
 	// upload, every second, and the lag is polled every few seconds).
 	c := &chaos{rng: rand.New(rand.NewPCG(o.seed, o.seed^0x6a09e667f3bcc909)), procs: procs, proxies: proxies, stack: stack,
-		brokers: len(cfg.KafkaBrokers), maxCut: o.maxCut, lagLimit: max(200, 4*o.rate), log: logf}
+		brokers: len(cfg.KafkaBrokers), maxCut: o.maxCut, lagLimit: max(200, 4*o.rate), log: logf,
+		disk: disk, diskProc: procs[1], noDisk: noDisk}
 	defer c.restore()
+	atExit = append(atExit, c.restore)
 
 	l := ledger.New()
 	ld := newLoader([]string{procs[0].URL(), procs[1].URL()}, l)
@@ -188,6 +212,11 @@ func run(o *options, cfg *config.Config, dir string) int {
 		}
 		logf("fault %d: %s", i+1, plan[i])
 		f := c.inject(plan[i])
+		if f.skipped != "" {
+			logf("  skipped: %s", f.skipped)
+			faults = append(faults, f)
+			continue
+		}
 		logf("  %s on %s held %s; ready after %s, caught up after %s (recovered %v) %v",
 			f.kind, f.target, f.held.Round(time.Millisecond), f.ready.Round(time.Millisecond), f.caughtUp.Round(time.Millisecond), f.recovered, errText(f.err))
 		faults = append(faults, f)
@@ -434,9 +463,16 @@ func dropDatabase(base, db string) {
 	}
 }
 
+// atExit is what check does before it exits, last first: kill the
+// instances, unmount the tmpfs, bring back what a fault stopped.
+var atExit []func()
+
 func check(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
+		for i := len(atExit) - 1; i >= 0; i-- {
+			atExit[i]()
+		}
 		os.Exit(1)
 	}
 }
