@@ -195,26 +195,11 @@ func (c *chaos) startBroker(n int) error {
 	}
 }
 
-// restart starts p again and waits until it is ready. A pinpipe whose
-// startup schema change did not answer in time (a busy Cassandra) exits;
-// like an orchestrator, it is started again, up to three times. Returns
-// the last error when it never became ready.
+// restart starts p again and waits until it is ready, starting it again
+// up to three times (instance.StartReady). Returns the last error when it
+// never became ready.
 func (c *chaos) restart(p *instance.Process) error {
-	var err error
-	for range 3 {
-		if err = p.Start(); err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		err = p.WaitReady(ctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		c.log("%v; starting it again", err)
-		_ = p.Kill()
-	}
-	return err
+	return p.StartReady(context.Background(), 3, 3*time.Minute, c.log)
 }
 
 // restore brings back a broker or service left stopped and frees a disk

@@ -40,8 +40,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"pinpipe/batch"
 	"pinpipe/batch/cassandra"
 	"pinpipe/broker"
@@ -96,7 +94,7 @@ func run(o *options, cfg *config.Config, dir string) int {
 	defer stop()
 	basePG := cfg.PostgresURL
 	check(prepare(ctx, cfg))
-	defer dropDatabase(basePG, cfg.PostgresURL)
+	defer instance.DropDatabase(basePG, cfg.PostgresURL)
 	direct := *cfg // for the end-of-run read, not through the proxies
 
 	proxies := map[string]*testenv.Proxy{}
@@ -131,12 +129,9 @@ func run(o *options, cfg *config.Config, dir string) int {
 	}
 	var procs []*instance.Process
 	for _, name := range []string{"A", "B"} {
-		addr, err := instance.FreeAddr()
+		p, err := instance.NewIn(dir, name, bin, viaProxy)
 		check(err)
-		one := viaProxy
-		one.Addr, one.DataDir = addr, filepath.Join(dir, name)
-		procs = append(procs, instance.New(instance.Options{Name: name, Bin: bin, Addr: addr, Env: instance.Env(&one),
-			Log: filepath.Join(dir, name+".log")}))
+		procs = append(procs, p)
 	}
 	killAll := func() {
 		for _, p := range procs {
@@ -149,19 +144,7 @@ func run(o *options, cfg *config.Config, dir string) int {
 	// answer the schema change within the driver's timeout, and pinpipe
 	// then exits; like an orchestrator, start it again.
 	for _, p := range procs {
-		var err error
-		for range 3 {
-			check(p.Start())
-			wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-			err = p.WaitReady(wctx)
-			cancel()
-			if err == nil {
-				break
-			}
-			logf("%v", err)
-			_ = p.Kill()
-		}
-		check(err)
+		check(p.StartReady(ctx, 3, 3*time.Minute, logf))
 	}
 
 	stack := os.Getenv("PINPIPE_CHAOS_STACK")
@@ -279,7 +262,7 @@ func prepare(ctx context.Context, c *config.Config) error {
 	if err != nil {
 		return err
 	}
-	u, err := freshDatabase(tctx, c.PostgresURL)
+	u, err := instance.FreshDatabase(tctx, c.PostgresURL, "chaos_")
 	if err != nil {
 		return err
 	}
@@ -428,38 +411,6 @@ func runDayUntil(ctx context.Context, base, dt string, deadline time.Time) error
 			return fmt.Errorf("the run %s of %s did not finish within 5 minutes", id, dt)
 		}
 		time.Sleep(time.Second)
-	}
-}
-
-// freshDatabase creates a database next to base's and returns its URL.
-func freshDatabase(ctx context.Context, base string) (string, error) {
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		return "", fmt.Errorf("postgres at PINPIPE_POSTGRES_URL: %w", err)
-	}
-	defer conn.Close(ctx)
-	name := strings.ReplaceAll(testenv.Name("chaos_"), "-", "_")
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", fmt.Errorf("postgres: create database %s: %w", name, err)
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", err
-	}
-	u.Path = "/" + name
-	return u.String(), nil
-}
-
-func dropDatabase(base, db string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	u, err := url.Parse(db)
-	if err != nil || base == db {
-		return
-	}
-	if conn, err := pgx.Connect(ctx, base); err == nil {
-		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+strings.TrimPrefix(u.Path, "/")+" WITH (FORCE)")
-		_ = conn.Close(ctx)
 	}
 }
 
