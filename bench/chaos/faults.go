@@ -120,6 +120,7 @@ func (c *chaos) inject(kind string) fault {
 		var id string
 		if id, f.err = c.awaitRun(p, phase); f.err == nil {
 			f.target = fmt.Sprintf("%s, run %s %s", p.Name(), id, phase)
+			f.at = time.Now() // held from the kill, not from the wait for the run
 			if f.err = p.Kill(); f.err == nil {
 				time.Sleep(c.between(time.Second, 5*time.Second))
 				f.err = c.restart(p)
@@ -135,7 +136,7 @@ func (c *chaos) inject(kind string) fault {
 			f.err = c.start(svc)
 		}
 	case stopCassandraRun:
-		f.target, f.err = c.cassandraInRun()
+		f.target, f.err = c.cassandraInRun(&f.at)
 	case diskFull:
 		if c.disk == "" {
 			f.skipped = c.noDisk

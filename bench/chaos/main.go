@@ -57,6 +57,7 @@ type options struct {
 	faultEvery time.Duration
 	maxCut     time.Duration
 	diskSize   string
+	minFaults  int
 	keep       bool
 }
 
@@ -69,6 +70,7 @@ func main() {
 	fs.DurationVar(&o.faultEvery, "fault-every", 20*time.Second, "mean quiet time between one fault's recovery and the next fault")
 	fs.DurationVar(&o.maxCut, "max-cut", time.Minute, "longest network cut, stop of a dependency or full disk (the shortest is 5s)")
 	fs.StringVar(&o.diskSize, "disk-size", "256m", "size of the tmpfs holding one instance's data directory, for the disk-full fault")
+	fs.IntVar(&o.minFaults, "min-faults", 0, "inject at least this many faults, going on past -duration if need be (at least one of each kind in any case)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the instances' logs and data directories")
 	cfg, _, err := config.Load(fs, os.Args[1:], os.Getenv)
 	check(err)
@@ -95,6 +97,9 @@ func run(o *options, cfg *config.Config, dir string) int {
 	basePG := cfg.PostgresURL
 	check(prepare(ctx, cfg))
 	defer instance.DropDatabase(basePG, cfg.PostgresURL)
+	// Each keyspace left behind makes every Cassandra restart slower (it
+	// opens every table of the schema before it serves).
+	defer testenv.DropKeyspace(cfg.CassandraHosts, cfg.CassandraKeyspace)
 	direct := *cfg // for the end-of-run read, not through the proxies
 
 	proxies := map[string]*testenv.Proxy{}
@@ -185,9 +190,12 @@ func run(o *options, cfg *config.Config, dir string) int {
 
 	start := time.Now()
 	var faults []fault
-	plan := c.schedule(1000)
-	// Every kind at least once, however short -duration is.
-	more := func(i int) bool { return (time.Since(start) < o.duration || i < len(kinds)) && ctx.Err() == nil }
+	plan := c.schedule(max(1000, o.minFaults))
+	// Every kind at least once, however short -duration is, and at least
+	// -min-faults.
+	more := func(i int) bool {
+		return (time.Since(start) < o.duration || i < max(len(kinds), o.minFaults)) && ctx.Err() == nil
+	}
 	for i := 0; more(i); i++ {
 		time.Sleep(c.between(o.faultEvery/2, o.faultEvery*3/2))
 		if !more(i) {

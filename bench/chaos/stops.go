@@ -57,10 +57,10 @@ func (c *chaos) awaitRun(p *instance.Process, phase string) (string, error) {
 // cassandraInRun stops Cassandra (SIGKILL) once a run on a random instance
 // is writing, holds it down, starts it again, and waits until the run
 // ended; a run that failed is run again until one succeeds, so the curated
-// zone and the serving tables hold the day. Returns what it hit and how the
-// run ended, and an error when Cassandra did not come back or no run of the
-// day succeeded.
-func (c *chaos) cassandraInRun() (string, error) {
+// zone and the serving tables hold the day. It sets at to the moment of
+// the stop. Returns what it hit and how the run ended, and an error when
+// Cassandra did not come back or no run of the day succeeded.
+func (c *chaos) cassandraInRun(at *time.Time) (string, error) {
 	p := c.procs[c.rng.IntN(len(c.procs))]
 	hold := c.between(5*time.Second, c.maxCut)
 	dt := today()
@@ -69,6 +69,7 @@ func (c *chaos) cassandraInRun() (string, error) {
 		return p.Name(), err
 	}
 	target := fmt.Sprintf("%s, run %s %s", p.Name(), id, runWriting)
+	*at = time.Now()
 	if err := c.stop("cassandra", "--kill"); err != nil {
 		return target, err
 	}
@@ -160,9 +161,11 @@ func (c *chaos) stop(svc, mode string) error {
 }
 
 // start starts a stack service again and waits until it is ready, asking
-// again for up to 10 minutes. Returns the last error when it is not back.
+// again for up to 15 minutes (a Cassandra holding many keyspaces opens
+// every table before it serves, minutes on a busy machine). Returns the
+// last error when it is not back.
 func (c *chaos) start(svc string) error {
-	deadline := time.Now().Add(10 * time.Minute)
+	deadline := time.Now().Add(15 * time.Minute)
 	for {
 		err := c.stackRun("start", svc)
 		if err == nil {
