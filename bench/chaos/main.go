@@ -270,7 +270,10 @@ func prepare(ctx context.Context, c *config.Config) error {
 	if err != nil {
 		return err
 	}
-	u, err := instance.FreshDatabase(tctx, c.PostgresURL, "chaos_")
+	// Its own minute: the keyspace may have taken several.
+	pctx, pcancel := context.WithTimeout(ctx, time.Minute)
+	defer pcancel()
+	u, err := instance.FreshDatabase(pctx, c.PostgresURL, "chaos_")
 	if err != nil {
 		return err
 	}
