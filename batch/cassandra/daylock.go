@@ -21,6 +21,7 @@ func (c *Store) LockDay(ctx context.Context, dt, owner string) (unlock func(), e
 	applied, err := c.session.Query(`INSERT INTO `+c.ks+`.batch_locks (dt, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?`,
 		dt, owner, int(batch.DayLockTTL.Seconds())).ScanCASContext(ctx, &heldDT, &holder)
 	if err != nil {
+		c.releaseUncertain(dt, owner)
 		return nil, c.unavailable("lock the day", err)
 	}
 	if !applied && c.unreleased(holder) {
@@ -29,6 +30,7 @@ func (c *Store) LockDay(ctx context.Context, dt, owner string) (unlock func(), e
 		applied, err = c.session.Query(`UPDATE `+c.ks+`.batch_locks USING TTL ? SET owner = ? WHERE dt = ? IF owner = ?`,
 			int(batch.DayLockTTL.Seconds()), owner, dt, holder).ScanCASContext(ctx, &holder)
 		if err != nil {
+			c.releaseUncertain(dt, owner)
 			return nil, c.unavailable("lock the day", err)
 		}
 		if applied {
@@ -74,6 +76,23 @@ func (c *Store) LockDay(ctx context.Context, dt, owner string) (unlock func(), e
 				slog.String("dt", dt), slog.String("run", owner), slog.Any("err", err))
 		}
 	}, nil
+}
+
+// releaseUncertain releases the day's lock if owner holds it, after a
+// lightweight transaction taking it failed: one that timed out after it
+// reached the replicas may still have been applied, leaving the day held
+// by a run that never started, so that every run of the day, on any
+// pinpipe, would be refused for DayLockTTL. When the release fails too,
+// owner is marked unreleased, so this process's next run of the day takes
+// the lock over at once.
+func (c *Store) releaseUncertain(dt, owner string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.session.Query(`DELETE FROM `+c.ks+`.batch_locks WHERE dt = ? IF owner = ?`, dt, owner).ExecContext(ctx); err != nil {
+		c.mu.Lock()
+		c.stale[owner] = true
+		c.mu.Unlock()
+	}
 }
 
 // unreleased reports whether owner is a run of this process whose lock

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -17,14 +18,20 @@ import (
 
 // Fault kinds.
 const (
-	killPinpipe  = "kill -9 pinpipe"
-	killBroker   = "kill -9 kafka broker"
-	cutPostgres  = "cut postgres"
-	cutCassandra = "cut cassandra"
-	cutS3        = "cut s3"
+	killPinpipe      = "kill -9 pinpipe"
+	killPinpipeInRun = "kill -9 pinpipe in a batch run"
+	killBroker       = "kill -9 kafka broker"
+	stopPostgres     = "stop postgres"
+	stopS3           = "stop s3"
+	stopCassandraRun = "stop cassandra in a batch run"
+	cutPostgres      = "cut postgres"
+	cutCassandra     = "cut cassandra"
+	cutS3            = "cut s3"
+	diskFull         = "disk full"
 )
 
-var kinds = []string{killPinpipe, killBroker, cutPostgres, cutCassandra, cutS3}
+var kinds = []string{killPinpipe, killPinpipeInRun, killBroker, stopPostgres, stopS3, stopCassandraRun,
+	cutPostgres, cutCassandra, cutS3, diskFull}
 
 // fault is one injected fault and how the pipeline recovered from it.
 type fault struct {
@@ -35,6 +42,7 @@ type fault struct {
 	ready     time.Duration // from the repair to every instance ready
 	caughtUp  time.Duration // from the repair to the lanes' lag back under the threshold (lagLimit)
 	recovered bool
+	skipped   string // why the fault could not be injected on this machine
 	err       error
 }
 
@@ -48,8 +56,15 @@ type chaos struct {
 	maxCut   time.Duration
 	lagLimit float64
 	log      func(string, ...any)
+	// disk is the tmpfs holding the data directory of diskProc, or ""
+	// when none could be mounted (noDisk says why).
+	disk     string
+	diskProc *instance.Process
+	noDisk   string
 
-	brokerDown int // the broker stopped now, 0 when none
+	brokerDown  int    // the broker stopped now, 0 when none
+	serviceDown string // the stack service stopped now, "" when none
+	ballast     string // the file filling the disk now, "" when none
 }
 
 // schedule returns the kinds of n faults: each kind once first, in an
@@ -89,11 +104,47 @@ func (c *chaos) inject(kind string) fault {
 	case killBroker:
 		n := 1 + c.rng.IntN(c.brokers)
 		f.target = "broker " + strconv.Itoa(n)
-		if f.err = c.stackRun("kafka-stop", strconv.Itoa(n), "--kill"); f.err == nil {
+		if f.err = c.stackRun("stop", "kafka-"+strconv.Itoa(n), "--kill"); f.err == nil {
 			c.brokerDown = n
 			time.Sleep(c.between(5*time.Second, 20*time.Second))
 			f.err = c.startBroker(n)
 		}
+	case killPinpipeInRun:
+		p := c.procs[c.rng.IntN(len(c.procs))]
+		// Half the time while the run reads the raw zone, half while it
+		// writes the curated zone and the serving tables.
+		phase := runStarted
+		if c.rng.IntN(2) == 0 {
+			phase = runWriting
+		}
+		var id string
+		if id, f.err = c.awaitRun(p, phase); f.err == nil {
+			f.target = fmt.Sprintf("%s, run %s %s", p.Name(), id, phase)
+			f.at = time.Now() // held from the kill, not from the wait for the run
+			if f.err = p.Kill(); f.err == nil {
+				time.Sleep(c.between(time.Second, 5*time.Second))
+				f.err = c.restart(p)
+			}
+		}
+	case stopPostgres, stopS3:
+		svc := map[string]string{stopPostgres: "postgres", stopS3: "s3"}[kind]
+		mode := []string{"", "--kill"}[c.rng.IntN(2)]
+		f.target = strings.TrimSpace(svc + " " + mode)
+		hold := c.between(5*time.Second, c.maxCut)
+		if f.err = c.stop(svc, mode); f.err == nil {
+			time.Sleep(hold)
+			f.err = c.start(svc)
+		}
+	case stopCassandraRun:
+		f.target, f.err = c.cassandraInRun(&f.at)
+	case diskFull:
+		if c.disk == "" {
+			f.skipped = c.noDisk
+			f.held = 0
+			return f
+		}
+		f.target = c.diskProc.Name() + " " + c.disk
+		f.err = c.fillDisk()
 	default:
 		p := c.proxies[kind]
 		f.target = p.Addr
@@ -134,7 +185,7 @@ func (c *chaos) inject(kind string) fault {
 func (c *chaos) startBroker(n int) error {
 	deadline := time.Now().Add(15 * time.Minute)
 	for {
-		err := c.stackRun("kafka-start", strconv.Itoa(n))
+		err := c.stackRun("start", "kafka-"+strconv.Itoa(n))
 		if err == nil {
 			c.brokerDown = 0
 			return nil
@@ -145,32 +196,25 @@ func (c *chaos) startBroker(n int) error {
 	}
 }
 
-// restart starts p again and waits until it is ready. A pinpipe whose
-// startup schema change did not answer in time (a busy Cassandra) exits;
-// like an orchestrator, it is started again, up to three times. Returns
-// the last error when it never became ready.
+// restart starts p again and waits until it is ready, starting it again
+// up to three times (instance.StartReady). Returns the last error when it
+// never became ready.
 func (c *chaos) restart(p *instance.Process) error {
-	var err error
-	for range 3 {
-		if err = p.Start(); err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		err = p.WaitReady(ctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		c.log("%v; starting it again", err)
-		_ = p.Kill()
-	}
-	return err
+	return p.StartReady(context.Background(), 3, 3*time.Minute, c.log)
 }
 
-// restore brings back a broker left stopped (an interrupted fault).
+// restore brings back a broker or service left stopped and frees a disk
+// left full (an interrupted fault).
 func (c *chaos) restore() {
 	if c.brokerDown != 0 {
 		_ = c.startBroker(c.brokerDown)
+	}
+	if c.serviceDown != "" {
+		_ = c.start(c.serviceDown)
+	}
+	if c.ballast != "" {
+		_ = os.Remove(c.ballast)
+		c.ballast = ""
 	}
 	for _, p := range c.proxies {
 		p.Up()

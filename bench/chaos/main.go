@@ -3,10 +3,17 @@
 // and S3 connections go through proxies it controls, posts generated pins
 // to both for -duration at -rate (about one pin in five a newer version of
 // an earlier one), and meanwhile injects faults one at a time, drawn from
-// -seed: SIGKILL of a pinpipe then a restart, SIGKILL of a Kafka broker
-// then a restart (scripts/stack kafka-stop N --kill, kafka-start N), and a
-// cut of Postgres, Cassandra or S3 for 5 s to -max-cut while its process
-// lives. Each request's outcome goes into a ledger (internal/ledger). At
+// -seed: SIGKILL of a pinpipe then a restart, at a random time (landing
+// uploads and stream writes go on all the time) and aimed at a batch run
+// it is running; SIGKILL of a Kafka broker then a restart (scripts/stack
+// stop kafka-N --kill, start kafka-N); the Postgres or S3 process stopped
+// (SIGTERM or SIGKILL) for 5 s to -max-cut then started again; Cassandra
+// killed while a batch run writes, then started again, the run ending
+// succeeded or failed and run again; a cut of Postgres, Cassandra or S3
+// for 5 s to -max-cut while its process lives; and the data directory of
+// one pinpipe, a tmpfs of -disk-size (it needs root; without it the kind
+// is skipped and the report says why), filled to the last byte for 5 s to
+// -max-cut. Each request's outcome goes into a ledger (internal/ledger). At
 // the end it runs the daily job for every day involved and reads every
 // zone — the raw zone by partition/offset, Postgres, the curated zone,
 // Cassandra and pins_live — and checks each against the ledger.
@@ -33,8 +40,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"pinpipe/batch"
 	"pinpipe/batch/cassandra"
 	"pinpipe/broker"
@@ -51,6 +56,8 @@ type options struct {
 	rate       float64
 	faultEvery time.Duration
 	maxCut     time.Duration
+	diskSize   string
+	minFaults  int
 	keep       bool
 }
 
@@ -61,7 +68,9 @@ func main() {
 	fs.DurationVar(&o.duration, "duration", 2*time.Minute, "how long to post pins and inject faults")
 	fs.Float64Var(&o.rate, "rate", 50, "pins per second posted")
 	fs.DurationVar(&o.faultEvery, "fault-every", 20*time.Second, "mean quiet time between one fault's recovery and the next fault")
-	fs.DurationVar(&o.maxCut, "max-cut", time.Minute, "longest network cut of a dependency (the shortest is 5s)")
+	fs.DurationVar(&o.maxCut, "max-cut", time.Minute, "longest network cut, stop of a dependency or full disk (the shortest is 5s)")
+	fs.StringVar(&o.diskSize, "disk-size", "256m", "size of the tmpfs holding one instance's data directory, for the disk-full fault")
+	fs.IntVar(&o.minFaults, "min-faults", 0, "inject at least this many faults, going on past -duration if need be (at least one of each kind in any case)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the instances' logs and data directories")
 	cfg, _, err := config.Load(fs, os.Args[1:], os.Getenv)
 	check(err)
@@ -87,7 +96,10 @@ func run(o *options, cfg *config.Config, dir string) int {
 	defer stop()
 	basePG := cfg.PostgresURL
 	check(prepare(ctx, cfg))
-	defer dropDatabase(basePG, cfg.PostgresURL)
+	defer instance.DropDatabase(basePG, cfg.PostgresURL)
+	// Each keyspace left behind makes every Cassandra restart slower (it
+	// opens every table of the schema before it serves).
+	defer testenv.DropKeyspace(cfg.CassandraHosts, cfg.CassandraKeyspace)
 	direct := *cfg // for the end-of-run read, not through the proxies
 
 	proxies := map[string]*testenv.Proxy{}
@@ -109,37 +121,35 @@ func run(o *options, cfg *config.Config, dir string) int {
 	logf("building pinpipe; its logs go to %s", dir)
 	bin, err := instance.Build(ctx, dir)
 	check(err)
+	// B's data directory on a small tmpfs of its own, for the disk-full
+	// fault. Unmounted on every way out: after the instances are killed
+	// (the deferred kill below runs first), and by check.
+	disk, noDisk := filepath.Join(dir, "B"), ""
+	if err := mountDisk(disk, o.diskSize); err != nil {
+		disk, noDisk = "", err.Error()
+		logf("disk full will be skipped: %v", err)
+	} else {
+		defer unmountDisk(disk)
+		atExit = append(atExit, func() { unmountDisk(disk) })
+	}
 	var procs []*instance.Process
 	for _, name := range []string{"A", "B"} {
-		addr, err := instance.FreeAddr()
+		p, err := instance.NewIn(dir, name, bin, viaProxy)
 		check(err)
-		one := viaProxy
-		one.Addr, one.DataDir = addr, filepath.Join(dir, name)
-		procs = append(procs, instance.New(instance.Options{Name: name, Bin: bin, Addr: addr, Env: instance.Env(&one),
-			Log: filepath.Join(dir, name+".log")}))
+		procs = append(procs, p)
 	}
-	defer func() {
+	killAll := func() {
 		for _, p := range procs {
 			_ = p.Kill()
 		}
-	}()
+	}
+	defer killAll()
+	atExit = append(atExit, killAll)
 	// A first: it creates the keyspace's tables. A busy Cassandra may not
 	// answer the schema change within the driver's timeout, and pinpipe
 	// then exits; like an orchestrator, start it again.
 	for _, p := range procs {
-		var err error
-		for range 3 {
-			check(p.Start())
-			wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-			err = p.WaitReady(wctx)
-			cancel()
-			if err == nil {
-				break
-			}
-			logf("%v", err)
-			_ = p.Kill()
-		}
-		check(err)
+		check(p.StartReady(ctx, 3, 3*time.Minute, logf))
 	}
 
 	stack := os.Getenv("PINPIPE_CHAOS_STACK")
@@ -150,8 +160,10 @@ func run(o *options, cfg *config.Config, dir string) int {
 	// steady load it never stays at 0 (the landing commits once per
 	// upload, every second, and the lag is polled every few seconds).
 	c := &chaos{rng: rand.New(rand.NewPCG(o.seed, o.seed^0x6a09e667f3bcc909)), procs: procs, proxies: proxies, stack: stack,
-		brokers: len(cfg.KafkaBrokers), maxCut: o.maxCut, lagLimit: max(200, 4*o.rate), log: logf}
+		brokers: len(cfg.KafkaBrokers), maxCut: o.maxCut, lagLimit: max(200, 4*o.rate), log: logf,
+		disk: disk, diskProc: procs[1], noDisk: noDisk}
 	defer c.restore()
+	atExit = append(atExit, c.restore)
 
 	l := ledger.New()
 	ld := newLoader([]string{procs[0].URL(), procs[1].URL()}, l)
@@ -178,9 +190,12 @@ func run(o *options, cfg *config.Config, dir string) int {
 
 	start := time.Now()
 	var faults []fault
-	plan := c.schedule(1000)
-	// Every kind at least once, however short -duration is.
-	more := func(i int) bool { return (time.Since(start) < o.duration || i < len(kinds)) && ctx.Err() == nil }
+	plan := c.schedule(max(1000, o.minFaults))
+	// Every kind at least once, however short -duration is, and at least
+	// -min-faults.
+	more := func(i int) bool {
+		return (time.Since(start) < o.duration || i < max(len(kinds), o.minFaults)) && ctx.Err() == nil
+	}
 	for i := 0; more(i); i++ {
 		time.Sleep(c.between(o.faultEvery/2, o.faultEvery*3/2))
 		if !more(i) {
@@ -188,6 +203,11 @@ func run(o *options, cfg *config.Config, dir string) int {
 		}
 		logf("fault %d: %s", i+1, plan[i])
 		f := c.inject(plan[i])
+		if f.skipped != "" {
+			logf("  skipped: %s", f.skipped)
+			faults = append(faults, f)
+			continue
+		}
 		logf("  %s on %s held %s; ready after %s, caught up after %s (recovered %v) %v",
 			f.kind, f.target, f.held.Round(time.Millisecond), f.ready.Round(time.Millisecond), f.caughtUp.Round(time.Millisecond), f.recovered, errText(f.err))
 		faults = append(faults, f)
@@ -250,7 +270,10 @@ func prepare(ctx context.Context, c *config.Config) error {
 	if err != nil {
 		return err
 	}
-	u, err := freshDatabase(tctx, c.PostgresURL)
+	// Its own minute: the keyspace may have taken several.
+	pctx, pcancel := context.WithTimeout(ctx, time.Minute)
+	defer pcancel()
+	u, err := instance.FreshDatabase(pctx, c.PostgresURL, "chaos_")
 	if err != nil {
 		return err
 	}
@@ -402,41 +425,16 @@ func runDayUntil(ctx context.Context, base, dt string, deadline time.Time) error
 	}
 }
 
-// freshDatabase creates a database next to base's and returns its URL.
-func freshDatabase(ctx context.Context, base string) (string, error) {
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		return "", fmt.Errorf("postgres at PINPIPE_POSTGRES_URL: %w", err)
-	}
-	defer conn.Close(ctx)
-	name := strings.ReplaceAll(testenv.Name("chaos_"), "-", "_")
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", fmt.Errorf("postgres: create database %s: %w", name, err)
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", err
-	}
-	u.Path = "/" + name
-	return u.String(), nil
-}
-
-func dropDatabase(base, db string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	u, err := url.Parse(db)
-	if err != nil || base == db {
-		return
-	}
-	if conn, err := pgx.Connect(ctx, base); err == nil {
-		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+strings.TrimPrefix(u.Path, "/")+" WITH (FORCE)")
-		_ = conn.Close(ctx)
-	}
-}
+// atExit is what check does before it exits, last first: kill the
+// instances, unmount the tmpfs, bring back what a fault stopped.
+var atExit []func()
 
 func check(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
+		for i := len(atExit) - 1; i >= 0; i-- {
+			atExit[i]()
+		}
 		os.Exit(1)
 	}
 }

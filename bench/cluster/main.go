@@ -27,9 +27,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -37,8 +35,6 @@ import (
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"pinpipe/broker"
 	"pinpipe/config"
@@ -104,46 +100,13 @@ func prepare(o *options, dir string) error {
 		return err
 	}
 	if c.PostgresURL != "" {
-		u, err := freshDatabase(ctx, c.PostgresURL)
+		u, err := instance.FreshDatabase(ctx, c.PostgresURL, "bench_cluster_")
 		if err != nil {
 			return err
 		}
 		c.PostgresURL = u
 	}
 	return nil
-}
-
-// freshDatabase creates a database next to base's and returns its URL; it
-// is dropped by dropDatabase.
-func freshDatabase(ctx context.Context, base string) (string, error) {
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		return "", fmt.Errorf("postgres at PINPIPE_POSTGRES_URL: %w", err)
-	}
-	defer conn.Close(ctx)
-	name := testenv.Name("bench_cluster_")
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", fmt.Errorf("postgres: create database %s: %w", name, err)
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", err
-	}
-	u.Path = "/" + name
-	return u.String(), nil
-}
-
-func dropDatabase(base, db string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	u, err := url.Parse(db)
-	if err != nil {
-		return
-	}
-	if conn, err := pgx.Connect(ctx, base); err == nil {
-		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+strings.TrimPrefix(u.Path, "/")+" WITH (FORCE)")
-		_ = conn.Close(ctx)
-	}
 }
 
 // measured is one instance's share of one measurement.
@@ -163,14 +126,14 @@ func run(o *options, dir string) {
 	check(err)
 	basePG := os.Getenv("PINPIPE_POSTGRES_URL")
 	if o.cfg.PostgresURL != "" && basePG != "" {
-		defer dropDatabase(basePG, o.cfg.PostgresURL)
+		defer instance.DropDatabase(basePG, o.cfg.PostgresURL)
 	}
 	newProc := func(name string, roles config.Roles) *instance.Process {
-		addr, err := instance.FreeAddr()
-		check(err)
 		c := *o.cfg
-		c.Addr, c.DataDir, c.Roles = addr, filepath.Join(dir, name), roles
-		return instance.New(instance.Options{Name: name, Bin: bin, Addr: addr, Env: instance.Env(&c), Log: filepath.Join(dir, name+".log")})
+		c.Roles = roles
+		p, err := instance.NewIn(dir, name, bin, c)
+		check(err)
+		return p
 	}
 	lane := newProc("lanes", config.Roles{config.RoleLanding, config.RoleStream})
 	check(lane.Start())

@@ -1,9 +1,9 @@
 // Package instance runs pinpipe binaries as child processes, the way an
 // operator runs several instances of one cluster: built once, each with its
 // own roles, address and data directory, stopped with SIGTERM or killed
-// with SIGKILL, restarted on the same address. The cluster suite and
-// bench/cluster use it; it reads each process's CPU time and peak memory
-// from /proc.
+// with SIGKILL, restarted on the same address. The cluster suite,
+// bench/cluster and bench/chaos use it; it reads each process's CPU time
+// and peak memory from /proc.
 package instance
 
 import (

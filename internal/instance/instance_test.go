@@ -1,9 +1,12 @@
 package instance_test
 
 import (
+	"context"
 	"flag"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -66,5 +69,31 @@ func TestReadUsageReadsThisProcess(t *testing.T) {
 	}
 	if u.CPU <= 0 || u.PeakRSS < 1<<20 {
 		t.Fatalf("usage of the running test: %+v, want some CPU time and at least 1 MiB peak RSS", u)
+	}
+}
+
+// TestStartReadyStartsAnExitingProcessAgain starts a "pinpipe" that exits at
+// once: StartReady must try it the number of times asked, then give up
+// with the reason, and NewIn must have given it its own address and log.
+func TestStartReadyStartsAnExitingProcessAgain(t *testing.T) {
+	bin, err := exec.LookPath("false")
+	if err != nil {
+		t.Skip("no false(1) here")
+	}
+	dir := t.TempDir()
+	p, err := instance.NewIn(dir, "x", bin, config.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.LogFile() != filepath.Join(dir, "x.log") || !strings.HasPrefix(p.URL(), "http://127.0.0.1:") {
+		t.Fatalf("NewIn: log %s, url %s", p.LogFile(), p.URL())
+	}
+	again := 0
+	err = p.StartReady(context.Background(), 3, time.Minute, func(string, ...any) { again++ })
+	if err == nil || !strings.Contains(err.Error(), "exited while starting") {
+		t.Fatalf("StartReady of a process that exits: %v", err)
+	}
+	if again != 3 {
+		t.Fatalf("started %d times, want 3", again)
 	}
 }

@@ -123,16 +123,16 @@ func Cassandra(t testing.TB) (hosts []string, keyspace string) {
 		hosts = strings.Split(v, ",")
 		t.Cleanup(func() {
 			if !t.Failed() {
-				dropKeyspace(hosts, keyspace)
+				DropKeyspace(hosts, keyspace)
 			}
 		})
 	}
 	return hosts, keyspace
 }
 
-// dropKeyspace drops keyspace on the Cassandra at hosts, best effort: a
+// DropKeyspace drops keyspace on the Cassandra at hosts, best effort: a
 // keyspace that stays only costs the node some schema.
-func dropKeyspace(hosts []string, keyspace string) {
+func DropKeyspace(hosts []string, keyspace string) {
 	c := gocql.NewCluster(hosts...)
 	c.Timeout, c.ConnectTimeout = 30*time.Second, 10*time.Second
 	s, err := c.CreateSession()
