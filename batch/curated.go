@@ -24,7 +24,7 @@ const curatedRowGroup = 64 << 10
 // rejectedRow is one raw record that failed cleaning, as it came, with
 // the reason: the rejected zone keeps what the curated zone could not.
 type rejectedRow struct {
-	Topic     string `parquet:"topic"`
+	Topic     string `parquet:"topic,dict"`
 	Partition int32  `parquet:"partition"`
 	Offset    int64  `parquet:"offset"`
 	Timestamp int64  `parquet:"timestamp,timestamp(millisecond)"`
@@ -57,8 +57,8 @@ func writeCurated(ctx context.Context, store *lake.Store, dt, runID string, pins
 
 // WriteCurated encodes pins, in the order given, as one curated Parquet
 // object into w. Its schema is pin.Cleaned's: the contract's columns in
-// order, pointers optional (nil is NULL), ingested_at a TIMESTAMP in UTC
-// wall time without a time zone annotation. There is no dt column: the day
+// order, pointers optional (nil is NULL), ingested_at a TIMESTAMP of
+// microseconds adjusted to UTC (an instant, as in every zone). There is no dt column: the day
 // comes from the object's hive partition (curated/dt=YYYY-MM-DD/).
 func WriteCurated(w io.Writer, pins []pin.Cleaned) error {
 	pw := newCuratedWriter(w)
@@ -69,11 +69,7 @@ func WriteCurated(w io.Writer, pins []pin.Cleaned) error {
 }
 
 func newCuratedWriter(w io.Writer) *parquet.GenericWriter[pin.Cleaned] {
-	return parquet.NewGenericWriter[pin.Cleaned](w,
-		parquet.Compression(&parquet.Snappy),
-		parquet.MaxRowsPerRowGroup(curatedRowGroup),
-		parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()),
-	)
+	return parquet.NewGenericWriter[pin.Cleaned](w, zoneOptions(curatedRowGroup)...)
 }
 
 // writeCuratedFrom is writeCurated over pins that come from next in the
@@ -122,9 +118,7 @@ func writeCuratedFrom(ctx context.Context, store *lake.Store, dt, runID string, 
 func writeRejectedFrom(ctx context.Context, store *lake.Store, dt, runID, path string) (string, error) {
 	key := layout.RejectedKey(dt, runID)
 	err := putParquet(ctx, store, key, func(w io.Writer) error {
-		pw := parquet.NewGenericWriter[rejectedRow](w, parquet.Compression(&parquet.Zstd),
-			parquet.MaxRowsPerRowGroup(rawRowGroup),
-			parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()))
+		pw := newRejectedWriter(w)
 		err := readChunks(path, gobCodec, func(rows []rejectedRow) error {
 			_, err := pw.Write(rows)
 			return err
@@ -145,12 +139,37 @@ func writeRejectedFrom(ctx context.Context, store *lake.Store, dt, runID, path s
 func writeRejected(ctx context.Context, store *lake.Store, dt, runID string, rows []rejectedRow) (string, error) {
 	key := layout.RejectedKey(dt, runID)
 	err := putParquet(ctx, store, key, func(w io.Writer) error {
-		return parquet.Write(w, rows, parquet.Compression(&parquet.Zstd), parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()))
+		return encodeRejected(w, rows)
 	})
 	if err != nil {
 		return "", fmt.Errorf("rejected: write %s: %w", key, err)
 	}
 	return key, nil
+}
+
+// encodeRejected encodes rows as one rejected-zone Parquet object into w.
+func encodeRejected(w io.Writer, rows []rejectedRow) error {
+	pw := newRejectedWriter(w)
+	if _, err := pw.Write(rows); err != nil {
+		return err
+	}
+	return pw.Close()
+}
+
+func newRejectedWriter(w io.Writer) *parquet.GenericWriter[rejectedRow] {
+	return parquet.NewGenericWriter[rejectedRow](w, zoneOptions(rawRowGroup)...)
+}
+
+// zoneOptions are the writer options every zone shares: one codec, zstd,
+// which readers of every engine decode and which packs the pins' text
+// better than Snappy; row groups of at most rowGroup rows; and pinpipe's
+// version as the writer.
+func zoneOptions(rowGroup int64) []parquet.WriterOption {
+	return []parquet.WriterOption{
+		parquet.Compression(&parquet.Zstd),
+		parquet.MaxRowsPerRowGroup(rowGroup),
+		parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()),
+	}
 }
 
 // putParquet streams what encode writes into the object at key, so an

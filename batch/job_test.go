@@ -119,7 +119,9 @@ func curatedDump(t *testing.T, s *lake.Store) (columns []string, rows []string) 
 	testenv.Must(t, err)
 	defer db.Close()
 	glob := filepath.ToSlash(filepath.Join(dir, "curated", "*", "*.parquet"))
-	src := fmt.Sprintf("read_parquet('%s', hive_partitioning = true)", glob)
+	// The files hold ingested_at as an instant; the view shape (pins)
+	// gives it as UTC wall time.
+	src := "(" + pin.CuratedSQL(fmt.Sprintf("read_parquet('%s', hive_partitioning = true)", glob)) + ")"
 	desc, err := db.Query("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM " + src + ")")
 	testenv.Must(t, err)
 	for desc.Next() {

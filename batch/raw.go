@@ -6,7 +6,7 @@ import "time"
 // accepted, with where it came from. Value is the original message bytes
 // (the pin's JSON object as the client sent it).
 type RawRecord struct {
-	Topic     string    `parquet:"topic"`
+	Topic     string    `parquet:"topic,dict"`
 	Partition int32     `parquet:"partition"`
 	Offset    int64     `parquet:"offset"`
 	Timestamp time.Time `parquet:"timestamp,timestamp(millisecond)"`

@@ -10,7 +10,6 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"pinpipe/internal/buildinfo"
 	"pinpipe/lake"
 	"pinpipe/lake/layout"
 )
@@ -24,14 +23,10 @@ const rawRowGroup = 64 << 10
 // order given. An empty recs writes a valid object with no rows. Returns w's
 // or the encoder's error.
 func WriteRaw(w io.Writer, recs []RawRecord) error {
-	err := parquet.Write(w, recs,
-		parquet.Compression(&parquet.Zstd),
-		parquet.MaxRowsPerRowGroup(rawRowGroup),
+	err := parquet.Write(w, recs, append(zoneOptions(rawRowGroup),
 		// Min/max bounds of opaque JSON filter nothing, and for large
 		// messages they copied whole values into the footer.
-		parquet.SkipPageBounds("value"),
-		parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()),
-	)
+		parquet.SkipPageBounds("value"))...)
 	if err != nil {
 		return fmt.Errorf("raw: encode %d records: %w", len(recs), err)
 	}

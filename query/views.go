@@ -43,7 +43,11 @@ const (
 // a query on another connection keeps the files it started with. An empty
 // zone gets a view with the zone's columns and no rows.
 func viewsSQL(s *Snapshot) string {
-	return viewSQL(viewCurated, s.Curated, curatedColumns) + ";\n" + viewSQL(viewRaw, s.Raw, rawColumns) +
+	curated := "CREATE OR REPLACE TEMP VIEW " + viewCurated + " AS " + emptySQL(curatedColumns)
+	if len(s.Curated) > 0 {
+		curated = "CREATE OR REPLACE TEMP VIEW " + viewCurated + " AS " + pin.CuratedSQL(readParquetSQL(s.Curated))
+	}
+	return curated + ";\n" + viewSQL(viewRaw, s.Raw, rawColumns) +
 		";\n" + liveViewSQL(s)
 }
 
@@ -68,10 +72,11 @@ func liveViewSQL(s *Snapshot) string {
 	list := strings.Join(cols, ", ")
 	var parts []string
 	if len(s.LiveCurated) > 0 {
-		parts = append(parts, "SELECT "+list+" FROM "+readParquetSQL(s.LiveCurated))
+		parts = append(parts, "SELECT "+list+" FROM ("+pin.CuratedSQL(readParquetSQL(s.LiveCurated))+") AS pinpipe_curated")
 	}
 	if len(s.LiveCleaned) > 0 {
-		parts = append(parts, "SELECT "+list+" FROM ("+pin.NewestSQL(readParquetSQL(s.LiveCleaned), "dt, unique_id")+") AS pinpipe_cleaned")
+		cleaned := "(" + pin.CuratedSQL(readParquetSQL(s.LiveCleaned)) + ") AS pinpipe_cleaned"
+		parts = append(parts, "SELECT "+list+" FROM ("+pin.NewestSQL(cleaned, "dt, unique_id")+") AS pinpipe_newest")
 	}
 	if len(parts) == 0 {
 		parts = append(parts, emptySQL(curatedColumns))
