@@ -194,7 +194,7 @@ func TestJobWritesACleanDedupedCuratedDayAndKeepsRejectsWithTheReason(t *testing
 	// The rejected record is kept as it came, with the reason.
 	dir := t.TempDir()
 	keys := mirrorPrefix(t, s, "rejected/", dir)
-	if want := []string{layout.RejectedKey(d.dt, "run1")}; !reflect.DeepEqual(keys, want) {
+	if want := []string{layout.RejectedDayKey(d.dt)}; !reflect.DeepEqual(keys, want) {
 		t.Fatalf("rejected zone: got %v, want %v", keys, want)
 	}
 	db, err := sql.Open("duckdb", "")
@@ -259,12 +259,12 @@ func TestJobRerunGivesTheSameCuratedRowsAndServingRows(t *testing.T) {
 	// Only the rerun's objects are left.
 	objs, err := s.List(ctx, "curated/")
 	testenv.Must(t, err)
-	if len(objs) != 2 || objs[0].Key != layout.CommitKey(d.dt, "run2") || objs[1].Key != res.CuratedKeys[0] || objs[1].Key != layout.CuratedKey(d.dt, "run2", 0) {
+	if len(objs) != 2 || objs[0].Key != layout.CommitKey(d.dt, "run2") || objs[1].Key != res.CuratedKeys[0] || objs[1].Key != layout.CuratedDayKey(d.dt) {
 		t.Fatalf("curated zone after the rerun: %v, want only %v", objs, res.CuratedKeys)
 	}
 	rej, err := s.List(ctx, "rejected/")
 	testenv.Must(t, err)
-	if len(rej) != 1 || rej[0].Key != layout.RejectedKey(d.dt, "run2") {
+	if len(rej) != 1 || rej[0].Key != layout.RejectedDayKey(d.dt) {
 		t.Fatalf("rejected zone after the rerun: %v", rej)
 	}
 }
