@@ -18,12 +18,13 @@ import (
 const curatedRowGroup = 64 << 10
 
 // rejectedRow is one raw record that failed cleaning, as it came, with
-// the reason: the rejected zone keeps what the curated zone could not.
+// the reason: the rejected zone keeps what the curated zone could not. Its
+// lineage columns are named as the raw zone's (RawRecord).
 type rejectedRow struct {
 	Topic     string `parquet:"topic,dict"`
-	Partition int32  `parquet:"partition"`
-	Offset    int64  `parquet:"offset"`
-	Timestamp int64  `parquet:"timestamp,timestamp(millisecond)"`
+	Partition int32  `parquet:"kafka_partition"`
+	Offset    int64  `parquet:"kafka_offset"`
+	Timestamp int64  `parquet:"kafka_timestamp,timestamp(millisecond)"`
 	Key       string `parquet:"key"`
 	Value     string `parquet:"value"`
 	Reason    string `parquet:"reason"`

@@ -202,7 +202,7 @@ func TestJobWritesACleanDedupedCuratedDayAndKeepsRejectsWithTheReason(t *testing
 	defer db.Close()
 	var value, reason string
 	var offset int64
-	testenv.Must(t, db.QueryRow(fmt.Sprintf("SELECT value, reason, \"offset\" FROM read_parquet('%s')",
+	testenv.Must(t, db.QueryRow(fmt.Sprintf("SELECT value, reason, kafka_offset FROM read_parquet('%s')",
 		filepath.ToSlash(filepath.Join(dir, filepath.FromSlash(keys[0]))))).Scan(&value, &reason, &offset))
 	if value != `{"index":-1,"unique_id":"x","category":"art"}` || offset != 241 || !strings.Contains(reason, `"index"`) {
 		t.Fatalf("rejected row: value %s, offset %d, reason %q", value, offset, reason)

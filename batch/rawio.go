@@ -34,11 +34,26 @@ func WriteRaw(w io.Writer, recs []RawRecord) error {
 }
 
 // ReadRaw decodes one raw-zone Parquet object of size bytes, in the order it
-// was written (offset order for objects the landing wrote). Timestamps are in
-// UTC. Returns an error when r is not Parquet or its schema lacks a column of
-// RawRecord.
+// was written (offset order for objects the landing wrote), with either
+// column names: RawRecord's, or the partition, offset and timestamp of
+// objects landed before. Timestamps are in UTC. Returns an error when r is
+// not Parquet or its schema lacks a column of RawRecord.
 func ReadRaw(r io.ReaderAt, size int64) ([]RawRecord, error) {
-	recs, err := parquet.Read[RawRecord](r, size)
+	f, err := parquet.OpenFile(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("raw: decode: %w", err)
+	}
+	var recs []RawRecord
+	if _, old := f.Schema().Lookup("offset"); old {
+		var v1 []rawRecordV1
+		v1, err = parquet.Read[rawRecordV1](r, size)
+		recs = make([]RawRecord, len(v1))
+		for i, v := range v1 {
+			recs[i] = RawRecord(v)
+		}
+	} else {
+		recs, err = parquet.Read[RawRecord](r, size)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("raw: decode: %w", err)
 	}

@@ -70,7 +70,7 @@ func TestEveryZoneWritesInstantsCompressedWithZstd(t *testing.T) {
 
 	var raw bytes.Buffer
 	testenv.Must(t, batch.WriteRaw(&raw, recs))
-	checkZoneFile(t, "raw", footer(t, raw.Bytes()), "timestamp")
+	checkZoneFile(t, "raw", footer(t, raw.Bytes()), "kafka_timestamp")
 
 	var rejected bytes.Buffer
 	n, err := batch.WriteRejectedOf(&rejected, recs)
@@ -78,7 +78,7 @@ func TestEveryZoneWritesInstantsCompressedWithZstd(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("rejected %d records, want 2", n)
 	}
-	checkZoneFile(t, "rejected", footer(t, rejected.Bytes()), "timestamp")
+	checkZoneFile(t, "rejected", footer(t, rejected.Bytes()), "kafka_timestamp")
 
 	var pins []pin.Cleaned
 	for _, r := range recs {
@@ -109,6 +109,37 @@ func TestEveryZoneWritesInstantsCompressedWithZstd(t *testing.T) {
 	for i := range got {
 		if !got[i].IngestedAt.Equal(pins[i].IngestedAt) {
 			t.Fatalf("pin %d: ingested_at %v, wrote %v", i, got[i].IngestedAt, pins[i].IngestedAt)
+		}
+	}
+}
+
+// oldRaw is a raw-zone row as the landing wrote it before the lineage
+// columns were renamed.
+type oldRaw struct {
+	Topic     string    `parquet:"topic"`
+	Partition int32     `parquet:"partition"`
+	Offset    int64     `parquet:"offset"`
+	Timestamp time.Time `parquet:"timestamp,timestamp(millisecond)"`
+	Key       string    `parquet:"key"`
+	Value     string    `parquet:"value"`
+}
+
+func TestReadRawReadsObjectsWithTheOldColumnNames(t *testing.T) {
+	recs := synthRecords(50, 4, 900, time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
+	old := make([]oldRaw, len(recs))
+	for i, r := range recs {
+		old[i] = oldRaw(r)
+	}
+	var buf bytes.Buffer
+	testenv.Must(t, parquet.Write(&buf, old))
+	got, err := batch.ReadRaw(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	testenv.Must(t, err)
+	if len(got) != len(recs) {
+		t.Fatalf("read %d records, wrote %d", len(got), len(recs))
+	}
+	for i := range recs {
+		if got[i] != recs[i] {
+			t.Fatalf("record %d: read %+v, wrote %+v", i, got[i], recs[i])
 		}
 	}
 }

@@ -3,6 +3,7 @@ package query_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -71,4 +72,44 @@ func TestPinsViewReadsOldAndUTCAdjustedDaysAsTheSameInstants(t *testing.T) {
 	if n := st.counts(`SELECT ingested_at::VARCHAR, count(*) FROM pins_live GROUP BY 1`); n[at.Format("2006-01-02 15:04:05.999999")] != 1 {
 		t.Errorf("pins_live ingested_at: %v, want one row at %s", n, at)
 	}
+}
+
+// oldRaw is a raw-zone row as the landing wrote it before the lineage
+// columns were renamed.
+type oldRaw struct {
+	Topic     string    `parquet:"topic"`
+	Partition int32     `parquet:"partition"`
+	Offset    int64     `parquet:"offset"`
+	Timestamp time.Time `parquet:"timestamp,timestamp(millisecond)"`
+	Key       string    `parquet:"key"`
+	Value     string    `parquet:"value"`
+}
+
+func TestPinsRawReadsOldAndNewColumnNamesUnderBoth(t *testing.T) {
+	st := newStack(t, nil)
+	oldDay, newDay := pinsOf(t, 3, "2024-05-01", 2), pinsOf(t, 4, "2024-05-02", 2)
+	st.putRaw(newDay.dt, newDay.raw[:1])
+	var buf bytes.Buffer
+	r := oldDay.raw[0]
+	testenv.Must(t, parquet.Write(&buf, []oldRaw{{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Value: r.Value}}))
+	testenv.Must(t, st.lake.Put(context.Background(), layout.RawKey(oldDay.dt, int(r.Partition), r.Offset, r.Offset), &buf))
+
+	a := st.post(`SELECT dt::VARCHAR, kafka_partition, kafka_offset, kafka_timestamp, "partition", "offset", "timestamp" FROM pins_raw ORDER BY dt`, 0)
+	if a.Status != 200 {
+		t.Fatalf("status %d: %s", a.Status, a.Body)
+	}
+	for i, want := range []batchRecord{{oldDay.dt, r.Partition, r.Offset, r.Timestamp}, {newDay.dt, newDay.raw[0].Partition, newDay.raw[0].Offset, newDay.raw[0].Timestamp}} {
+		got := fmt.Sprint(a.Result.Rows[i])
+		w := fmt.Sprint([]any{want.dt, want.p, want.o, want.ts.Format(time.RFC3339Nano), want.p, want.o, want.ts.Format(time.RFC3339Nano)})
+		if got != w {
+			t.Errorf("pins_raw row %d: %s, want %s", i, got, w)
+		}
+	}
+}
+
+type batchRecord struct {
+	dt string
+	p  int32
+	o  int64
+	ts time.Time
 }
