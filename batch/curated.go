@@ -13,52 +13,43 @@ import (
 	"pinpipe/pin"
 )
 
-// curatedPartRows caps the rows of one curated object, so a day of a
-// million pins is a few objects that readers can fetch in parallel.
-const curatedPartRows = 250_000
-
 // curatedRowGroup caps a curated row group's rows: the unit DuckDB and
 // Spark read in parallel, and what the writer buffers in memory.
 const curatedRowGroup = 64 << 10
 
 // rejectedRow is one raw record that failed cleaning, as it came, with
-// the reason: the rejected zone keeps what the curated zone could not.
+// the reason: the rejected zone keeps what the curated zone could not. Its
+// lineage columns are named as the raw zone's (RawRecord).
 type rejectedRow struct {
-	Topic     string `parquet:"topic"`
-	Partition int32  `parquet:"partition"`
-	Offset    int64  `parquet:"offset"`
-	Timestamp int64  `parquet:"timestamp,timestamp(millisecond)"`
+	Topic     string `parquet:"topic,dict"`
+	Partition int32  `parquet:"kafka_partition"`
+	Offset    int64  `parquet:"kafka_offset"`
+	Timestamp int64  `parquet:"kafka_timestamp,timestamp(millisecond)"`
 	Key       string `parquet:"key"`
 	Value     string `parquet:"value"`
 	Reason    string `parquet:"reason"`
 }
 
-// writeCurated stores pins, in the order given, as curated objects of day
-// dt named after runID, curatedPartRows rows each. progress, when not nil,
-// is called after each object with the rows written so far. Returns the
-// keys written; on error, also those written before it, so the caller can
-// remove them.
-func writeCurated(ctx context.Context, store *lake.Store, dt, runID string, pins []pin.Cleaned, progress func(done int)) ([]string, error) {
-	var keys []string
-	for n := 0; n*curatedPartRows < len(pins); n++ {
-		part := pins[n*curatedPartRows : min((n+1)*curatedPartRows, len(pins))]
-		key := layout.CuratedKey(dt, runID, n)
-		err := putParquet(ctx, store, key, func(w io.Writer) error { return WriteCurated(w, part) })
-		if err != nil {
-			return keys, fmt.Errorf("curated: write %s: %w", key, err)
-		}
-		keys = append(keys, key)
-		if progress != nil {
-			progress(n*curatedPartRows + len(part))
-		}
-	}
-	return keys, nil
+// writeCurated stores pins, in the order given, as day dt's curated
+// object (layout.CuratedDayKey), replacing the one an earlier run left
+// whole: S3 makes a PUT or a completed multipart upload visible at once,
+// and a failed upload leaves the earlier object as it was. An empty pins
+// writes nothing. progress, when not nil, is called after each row group
+// with the rows written so far. Returns the keys written: none, or the
+// day's key.
+func writeCurated(ctx context.Context, store *lake.Store, dt string, pins []pin.Cleaned, progress func(done int)) ([]string, error) {
+	rest := pins
+	return writeCuratedFrom(ctx, store, dt, func(buf []pin.Cleaned) ([]pin.Cleaned, error) {
+		chunk := rest[:min(len(rest), curatedRowGroup)]
+		rest = rest[len(chunk):]
+		return chunk, nil
+	}, progress)
 }
 
 // WriteCurated encodes pins, in the order given, as one curated Parquet
 // object into w. Its schema is pin.Cleaned's: the contract's columns in
-// order, pointers optional (nil is NULL), ingested_at a TIMESTAMP in UTC
-// wall time without a time zone annotation. There is no dt column: the day
+// order, pointers optional (nil is NULL), ingested_at a TIMESTAMP of
+// microseconds adjusted to UTC (an instant, as in every zone). There is no dt column: the day
 // comes from the object's hive partition (curated/dt=YYYY-MM-DD/).
 func WriteCurated(w io.Writer, pins []pin.Cleaned) error {
 	pw := newCuratedWriter(w)
@@ -69,62 +60,54 @@ func WriteCurated(w io.Writer, pins []pin.Cleaned) error {
 }
 
 func newCuratedWriter(w io.Writer) *parquet.GenericWriter[pin.Cleaned] {
-	return parquet.NewGenericWriter[pin.Cleaned](w,
-		parquet.Compression(&parquet.Snappy),
-		parquet.MaxRowsPerRowGroup(curatedRowGroup),
-		parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()),
-	)
+	return parquet.NewGenericWriter[pin.Cleaned](w, zoneOptions(curatedRowGroup)...)
 }
 
 // writeCuratedFrom is writeCurated over pins that come from next in the
-// curated order, a chunk at a time: next fills the buffer it is given and
-// returns it, empty at the end. The objects are the same as writeCurated's
-// over all the pins, and only one chunk and a row group are in memory.
-func writeCuratedFrom(ctx context.Context, store *lake.Store, dt, runID string, next func([]pin.Cleaned) ([]pin.Cleaned, error), progress func(done int)) ([]string, error) {
+// curated order, a chunk at a time: next fills the buffer it is given (or
+// returns a slice of its own) and returns it, empty at the end. The object
+// is streamed to S3 (a multipart upload past the part size), so only one
+// chunk, a row group and the upload's parts are in memory however large
+// the day.
+func writeCuratedFrom(ctx context.Context, store *lake.Store, dt string, next func([]pin.Cleaned) ([]pin.Cleaned, error), progress func(done int)) ([]string, error) {
 	buf := make([]pin.Cleaned, 0, spillChunk)
 	chunk, err := next(buf)
 	if err != nil {
 		return nil, fmt.Errorf("curated: %w", err)
 	}
-	var keys []string
-	done := 0
-	for n := 0; len(chunk) > 0; n++ {
-		key := layout.CuratedKey(dt, runID, n)
-		err := putParquet(ctx, store, key, func(w io.Writer) error {
-			pw := newCuratedWriter(w)
-			for rows := 0; len(chunk) > 0 && rows < curatedPartRows; {
-				take := min(len(chunk), curatedPartRows-rows)
-				if _, err := pw.Write(chunk[:take]); err != nil {
-					return err
-				}
-				rows, done, chunk = rows+take, done+take, chunk[take:]
-				if len(chunk) == 0 {
-					if chunk, err = next(buf); err != nil {
-						return err
-					}
-				}
-			}
-			return pw.Close()
-		})
-		if err != nil {
-			return keys, fmt.Errorf("curated: write %s: %w", key, err)
-		}
-		keys = append(keys, key)
-		if progress != nil {
-			progress(done)
-		}
+	if len(chunk) == 0 {
+		return nil, nil
 	}
-	return keys, nil
+	key := layout.CuratedDayKey(dt)
+	err = putParquet(ctx, store, key, func(w io.Writer) error {
+		pw := newCuratedWriter(w)
+		done := 0
+		for len(chunk) > 0 {
+			if _, err := pw.Write(chunk); err != nil {
+				return err
+			}
+			done += len(chunk)
+			if progress != nil {
+				progress(done)
+			}
+			if chunk, err = next(buf); err != nil {
+				return err
+			}
+		}
+		return pw.Close()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("curated: write %s: %w", key, err)
+	}
+	return []string{key}, nil
 }
 
 // writeRejectedFrom is writeRejected over the rejected rows of a spill
 // file (see readChunks), in the order written, a row group at a time.
-func writeRejectedFrom(ctx context.Context, store *lake.Store, dt, runID, path string) (string, error) {
-	key := layout.RejectedKey(dt, runID)
+func writeRejectedFrom(ctx context.Context, store *lake.Store, dt, path string) (string, error) {
+	key := layout.RejectedDayKey(dt)
 	err := putParquet(ctx, store, key, func(w io.Writer) error {
-		pw := parquet.NewGenericWriter[rejectedRow](w, parquet.Compression(&parquet.Zstd),
-			parquet.MaxRowsPerRowGroup(rawRowGroup),
-			parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()))
+		pw := newRejectedWriter(w)
 		err := readChunks(path, gobCodec, func(rows []rejectedRow) error {
 			_, err := pw.Write(rows)
 			return err
@@ -140,17 +123,43 @@ func writeRejectedFrom(ctx context.Context, store *lake.Store, dt, runID, path s
 	return key, nil
 }
 
-// writeRejected stores rows as the rejected object of run runID for day
-// dt. Returns the key written.
-func writeRejected(ctx context.Context, store *lake.Store, dt, runID string, rows []rejectedRow) (string, error) {
-	key := layout.RejectedKey(dt, runID)
+// writeRejected stores rows as day dt's rejected object
+// (layout.RejectedDayKey), replacing an earlier run's whole. Returns the
+// key written.
+func writeRejected(ctx context.Context, store *lake.Store, dt string, rows []rejectedRow) (string, error) {
+	key := layout.RejectedDayKey(dt)
 	err := putParquet(ctx, store, key, func(w io.Writer) error {
-		return parquet.Write(w, rows, parquet.Compression(&parquet.Zstd), parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()))
+		return encodeRejected(w, rows)
 	})
 	if err != nil {
 		return "", fmt.Errorf("rejected: write %s: %w", key, err)
 	}
 	return key, nil
+}
+
+// encodeRejected encodes rows as one rejected-zone Parquet object into w.
+func encodeRejected(w io.Writer, rows []rejectedRow) error {
+	pw := newRejectedWriter(w)
+	if _, err := pw.Write(rows); err != nil {
+		return err
+	}
+	return pw.Close()
+}
+
+func newRejectedWriter(w io.Writer) *parquet.GenericWriter[rejectedRow] {
+	return parquet.NewGenericWriter[rejectedRow](w, zoneOptions(rawRowGroup)...)
+}
+
+// zoneOptions are the writer options every zone shares: one codec, zstd,
+// which readers of every engine decode and which packs the pins' text
+// better than Snappy; row groups of at most rowGroup rows; and pinpipe's
+// version as the writer.
+func zoneOptions(rowGroup int64) []parquet.WriterOption {
+	return []parquet.WriterOption{
+		parquet.Compression(&parquet.Zstd),
+		parquet.MaxRowsPerRowGroup(rowGroup),
+		parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()),
+	}
 }
 
 // putParquet streams what encode writes into the object at key, so an
@@ -170,11 +179,11 @@ func putParquet(ctx context.Context, store *lake.Store, key string, encode func(
 	return err
 }
 
-// replaceObjects removes every object under prefix but the keep keys: the
-// second half of replacing a day (write the new objects, then delete the
-// old). A reader listing the prefix in between sees both sets for that
-// instant; the query lane's mirror re-lists and copes. Returns the number
-// of objects removed.
+// replaceObjects removes every object under prefix but the keep keys:
+// what a run leaves of the day besides its own objects and marker (earlier
+// runs' markers, and a day's parts in the old layout, which a reader that
+// ignores markers sees beside the day's object until then). Returns the
+// number of objects removed.
 func replaceObjects(ctx context.Context, store *lake.Store, prefix string, keep []string) (int, error) {
 	objs, err := store.List(ctx, prefix)
 	if err != nil {

@@ -39,6 +39,11 @@ type Job struct {
 	// SpillDir holds the spill files of running runs, a directory per run
 	// (see RemoveSpills). Needed when Memory is set.
 	SpillDir string
+	// BeforeCommit, when set, is called once the day's curated and
+	// rejected objects are written and before the run's commit marker is,
+	// and the objects of earlier runs removed; an error ends the run.
+	// Tests use it to hold a run where a reader sees the day mid-run.
+	BeforeCommit func(ctx context.Context) error
 	// AfterCurated, when set, is called once the curated and rejected
 	// zones are replaced and before the serving store is written; an error
 	// ends the run. Tests use it to fail at a known point.
@@ -108,11 +113,11 @@ func (j *Job) Run(ctx context.Context, dt, runID string, progress func(Progress)
 
 	out := dayOutput{rows: int64(len(day.pins)), read: rawRead(objs),
 		writeCurated: func(progress func(int)) ([]string, error) {
-			return writeCurated(ctx, j.Lake, dt, runID, day.pins, progress)
+			return writeCurated(ctx, j.Lake, dt, day.pins, progress)
 		},
 		serve: func(progress func(int)) error { return j.Store.ReplaceDay(ctx, dt, day.pins, progress) }}
 	if len(day.rejected) > 0 {
-		out.writeRejected = func() (string, error) { return writeRejected(ctx, j.Lake, dt, runID, day.rejected) }
+		out.writeRejected = func() (string, error) { return writeRejected(ctx, j.Lake, dt, day.rejected) }
 	}
 	return j.publish(ctx, dt, runID, out, res, start, report, log)
 }
@@ -201,8 +206,8 @@ func reason(err error) string {
 	return err.Error()
 }
 
-// dayOutput is what replaceZones writes: the curated objects (writeCurated
-// returns their keys, and on error those written before it), the rejected
+// dayOutput is what replaceZones writes: the curated object (writeCurated
+// returns its key, or none for an empty day), the rejected
 // object when rejected is set, and the marker's counts.
 type dayOutput struct {
 	rows          int64
@@ -239,10 +244,15 @@ func (j *Job) publish(ctx context.Context, dt, runID string, out dayOutput, res 
 	return res, nil
 }
 
-// replaceZones writes the day's curated and rejected objects, then removes
-// the ones earlier runs left. When a write fails it removes what it wrote,
-// so the zones stay as they were; when a removal fails the new objects stay
-// and the next run of the day removes the rest.
+// replaceZones writes the day's curated and rejected objects, each
+// replacing an earlier run's whole at the day's fixed key, then the run's
+// commit marker, then removes what earlier runs left (their markers, the
+// old layout's parts, a rejected object this run has no rows for). A
+// failed write leaves the day's object as it was; a failure after the
+// curated object is written leaves the new rows without this run's marker,
+// so the day reads as the new rows and the late-data check measures them
+// against the earlier run's marker, which at worst calls a needless re-run.
+// When a removal fails the next run of the day removes the rest.
 func (j *Job) replaceZones(ctx context.Context, dt, runID string, out dayOutput, res *JobResult, report func(string, int64, int64)) error {
 	report("curated", 0, out.rows)
 	var err error
@@ -250,11 +260,13 @@ func (j *Job) replaceZones(ctx context.Context, dt, runID string, out dayOutput,
 	if err == nil && out.writeRejected != nil {
 		res.RejectedKey, err = out.writeRejected()
 	}
+	if err == nil && j.BeforeCommit != nil {
+		err = j.BeforeCommit(ctx)
+	}
 	if err == nil {
 		err = j.commit(ctx, dt, runID, res.CuratedKeys, int(out.rows), out.read)
 	}
 	if err != nil {
-		j.removeWritten(ctx, runID, res)
 		return fmt.Errorf("batch: %w", err)
 	}
 	curated := append(slices.Clone(res.CuratedKeys), layout.CommitKey(dt, runID))
@@ -306,23 +318,4 @@ func rawRead(objs []RawObject) map[int]int64 {
 		}
 	}
 	return read
-}
-
-// removeWritten deletes the objects a failed run wrote, best effort: what
-// stays is removed by the next run of the day.
-func (j *Job) removeWritten(ctx context.Context, runID string, res *JobResult) {
-	written := res.CuratedKeys
-	if res.RejectedKey != "" {
-		written = append(written, res.RejectedKey)
-	}
-	res.CuratedKeys, res.RejectedKey = nil, ""
-	if len(written) == 0 {
-		return
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := j.Lake.Delete(cctx, written...); err != nil {
-		j.Log.Warn("batch: could not remove the failed run's objects; the next run of the day removes them",
-			slog.String("run", runID), slog.Any("err", err))
-	}
 }

@@ -119,7 +119,9 @@ func curatedDump(t *testing.T, s *lake.Store) (columns []string, rows []string) 
 	testenv.Must(t, err)
 	defer db.Close()
 	glob := filepath.ToSlash(filepath.Join(dir, "curated", "*", "*.parquet"))
-	src := fmt.Sprintf("read_parquet('%s', hive_partitioning = true)", glob)
+	// The files hold ingested_at as an instant; the view shape (pins)
+	// gives it as UTC wall time.
+	src := "(" + pin.CuratedSQL(fmt.Sprintf("read_parquet('%s', hive_partitioning = true)", glob)) + ")"
 	desc, err := db.Query("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM " + src + ")")
 	testenv.Must(t, err)
 	for desc.Next() {
@@ -192,7 +194,7 @@ func TestJobWritesACleanDedupedCuratedDayAndKeepsRejectsWithTheReason(t *testing
 	// The rejected record is kept as it came, with the reason.
 	dir := t.TempDir()
 	keys := mirrorPrefix(t, s, "rejected/", dir)
-	if want := []string{layout.RejectedKey(d.dt, "run1")}; !reflect.DeepEqual(keys, want) {
+	if want := []string{layout.RejectedDayKey(d.dt)}; !reflect.DeepEqual(keys, want) {
 		t.Fatalf("rejected zone: got %v, want %v", keys, want)
 	}
 	db, err := sql.Open("duckdb", "")
@@ -200,7 +202,7 @@ func TestJobWritesACleanDedupedCuratedDayAndKeepsRejectsWithTheReason(t *testing
 	defer db.Close()
 	var value, reason string
 	var offset int64
-	testenv.Must(t, db.QueryRow(fmt.Sprintf("SELECT value, reason, \"offset\" FROM read_parquet('%s')",
+	testenv.Must(t, db.QueryRow(fmt.Sprintf("SELECT value, reason, kafka_offset FROM read_parquet('%s')",
 		filepath.ToSlash(filepath.Join(dir, filepath.FromSlash(keys[0]))))).Scan(&value, &reason, &offset))
 	if value != `{"index":-1,"unique_id":"x","category":"art"}` || offset != 241 || !strings.Contains(reason, `"index"`) {
 		t.Fatalf("rejected row: value %s, offset %d, reason %q", value, offset, reason)
@@ -257,12 +259,12 @@ func TestJobRerunGivesTheSameCuratedRowsAndServingRows(t *testing.T) {
 	// Only the rerun's objects are left.
 	objs, err := s.List(ctx, "curated/")
 	testenv.Must(t, err)
-	if len(objs) != 2 || objs[0].Key != layout.CommitKey(d.dt, "run2") || objs[1].Key != res.CuratedKeys[0] || objs[1].Key != layout.CuratedKey(d.dt, "run2", 0) {
+	if len(objs) != 2 || objs[0].Key != layout.CommitKey(d.dt, "run2") || objs[1].Key != res.CuratedKeys[0] || objs[1].Key != layout.CuratedDayKey(d.dt) {
 		t.Fatalf("curated zone after the rerun: %v, want only %v", objs, res.CuratedKeys)
 	}
 	rej, err := s.List(ctx, "rejected/")
 	testenv.Must(t, err)
-	if len(rej) != 1 || rej[0].Key != layout.RejectedKey(d.dt, "run2") {
+	if len(rej) != 1 || rej[0].Key != layout.RejectedDayKey(d.dt) {
 		t.Fatalf("rejected zone after the rerun: %v", rej)
 	}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"pinpipe/internal/buildinfo"
 	"pinpipe/lake"
 	"pinpipe/lake/layout"
 )
@@ -24,14 +23,10 @@ const rawRowGroup = 64 << 10
 // order given. An empty recs writes a valid object with no rows. Returns w's
 // or the encoder's error.
 func WriteRaw(w io.Writer, recs []RawRecord) error {
-	err := parquet.Write(w, recs,
-		parquet.Compression(&parquet.Zstd),
-		parquet.MaxRowsPerRowGroup(rawRowGroup),
+	err := parquet.Write(w, recs, append(zoneOptions(rawRowGroup),
 		// Min/max bounds of opaque JSON filter nothing, and for large
 		// messages they copied whole values into the footer.
-		parquet.SkipPageBounds("value"),
-		parquet.CreatedBy("pinpipe", buildinfo.Get().Version, buildinfo.Get().ShortCommit()),
-	)
+		parquet.SkipPageBounds("value"))...)
 	if err != nil {
 		return fmt.Errorf("raw: encode %d records: %w", len(recs), err)
 	}
@@ -39,11 +34,26 @@ func WriteRaw(w io.Writer, recs []RawRecord) error {
 }
 
 // ReadRaw decodes one raw-zone Parquet object of size bytes, in the order it
-// was written (offset order for objects the landing wrote). Timestamps are in
-// UTC. Returns an error when r is not Parquet or its schema lacks a column of
-// RawRecord.
+// was written (offset order for objects the landing wrote), with either
+// column names: RawRecord's, or the partition, offset and timestamp of
+// objects landed before. Timestamps are in UTC. Returns an error when r is
+// not Parquet or its schema lacks a column of RawRecord.
 func ReadRaw(r io.ReaderAt, size int64) ([]RawRecord, error) {
-	recs, err := parquet.Read[RawRecord](r, size)
+	f, err := parquet.OpenFile(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("raw: decode: %w", err)
+	}
+	var recs []RawRecord
+	if _, old := f.Schema().Lookup("offset"); old {
+		var v1 []rawRecordV1
+		v1, err = parquet.Read[rawRecordV1](r, size)
+		recs = make([]RawRecord, len(v1))
+		for i, v := range v1 {
+			recs[i] = RawRecord(v)
+		}
+	} else {
+		recs, err = parquet.Read[RawRecord](r, size)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("raw: decode: %w", err)
 	}

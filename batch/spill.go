@@ -508,7 +508,7 @@ func (j *Job) runSpilled(ctx context.Context, dt, runID string, objs []RawObject
 				return nil, fmt.Errorf("curated: %w", err)
 			}
 			defer m.close()
-			return writeCuratedFrom(ctx, j.Lake, dt, runID, m.next, progress)
+			return writeCuratedFrom(ctx, j.Lake, dt, m.next, progress)
 		},
 		serve: func(progress func(int)) error {
 			m, err := day.merge()
@@ -519,7 +519,7 @@ func (j *Job) runSpilled(ctx context.Context, dt, runID string, objs []RawObject
 			return j.Store.ReplaceDayFrom(ctx, dt, day.categories, m.next, progress)
 		}}
 	if day.rejects > 0 {
-		out.writeRejected = func() (string, error) { return writeRejectedFrom(ctx, j.Lake, dt, runID, day.rejected) }
+		out.writeRejected = func() (string, error) { return writeRejectedFrom(ctx, j.Lake, dt, day.rejected) }
 	}
 	return j.publish(ctx, dt, runID, out, res, start, report, log)
 }

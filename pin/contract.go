@@ -84,7 +84,7 @@ func ColumnList(prefix string, cols []Column) string {
 // The column types in each store. Parquet is the curated zone's physical
 // and logical type as Cleaned's parquet tags make it.
 var (
-	parquetTypes = [...]string{Int64: "INT(64,true)", Int32: "INT(32,true)", Text: "STRING", TextList: "LIST<STRING>", Timestamp: "TIMESTAMP(isAdjustedToUTC=false,unit=MICROS)"}
+	parquetTypes = [...]string{Int64: "INT(64,true)", Int32: "INT(32,true)", Text: "STRING", TextList: "LIST<STRING>", Timestamp: "TIMESTAMP(isAdjustedToUTC=true,unit=MICROS)"}
 	cqlTypes     = [...]string{Int64: "bigint", Int32: "int", Text: "text", TextList: "frozen<list<text>>", Timestamp: "timestamp"}
 	pgTypes      = [...]string{Int64: "BIGINT", Int32: "INTEGER", Text: "TEXT", TextList: "TEXT[]", Timestamp: "TIMESTAMPTZ"}
 	duckTypes    = [...]string{Int64: "BIGINT", Int32: "INTEGER", Text: "VARCHAR", TextList: "VARCHAR[]", Timestamp: "TIMESTAMP"}
@@ -92,8 +92,9 @@ var (
 
 // ParquetType returns the column's logical type in the curated zone:
 // INT(64,true) and INT(32,true) (signed INT64 and INT32), STRING,
-// LIST<STRING> or TIMESTAMP(isAdjustedToUTC=false,unit=MICROS) (UTC
-// wall time without a time zone annotation).
+// LIST<STRING> or TIMESTAMP(isAdjustedToUTC=true,unit=MICROS) (an
+// instant, which Spark, Trino and Athena read as such, like the raw
+// zone's timestamps).
 func (c Column) ParquetType() string { return parquetTypes[c.Kind] }
 
 // CQLType returns the column's Cassandra type.
@@ -149,4 +150,17 @@ func kindOf[T any](name string) Kind {
 		return Timestamp
 	}
 	panic(fmt.Sprintf("pin: column %s: no store type for Go type %T", name, zero))
+}
+
+// CuratedSQL returns a query over rows (a table function call such as
+// read_parquet(…), or a parenthesised subquery with an alias) of curated
+// files that gives their columns with the DuckDB types of DuckDBType:
+// ingested_at, an instant (TIMESTAMP WITH TIME ZONE) in files written since
+// the curated zone is UTC-adjusted and a TIMESTAMP of UTC wall time in
+// older ones, becomes a TIMESTAMP of UTC wall time either way. epoch_us
+// reads both as the same instant whatever the session's TimeZone, so a
+// lake mixing old and new days answers alike. Other columns pass as they
+// are.
+func CuratedSQL(rows string) string {
+	return "SELECT * REPLACE (make_timestamp(epoch_us(ingested_at)) AS ingested_at) FROM " + rows
 }

@@ -64,19 +64,19 @@ type Lineage struct {
 type Cleaned struct {
 	IDIndex        int64     `json:"id_index" parquet:"id_index"`
 	Title          *string   `json:"title" parquet:"title"`
-	Category       string    `json:"category" parquet:"category"`
+	Category       string    `json:"category" parquet:"category,dict"`
 	UniqueID       string    `json:"unique_id" parquet:"unique_id"`
 	Description    *string   `json:"description" parquet:"description"`
 	PosterName     *string   `json:"poster_name" parquet:"poster_name"`
-	FollowerCount  *int64    `json:"follower_count" parquet:"follower_count"`
+	FollowerCount  *int64    `json:"follower_count" parquet:"follower_count,dict"`
 	TagList        *string   `json:"tag_list" parquet:"tag_list"`
 	Tags           []string  `json:"tags" parquet:"tags,list"`
-	IsImageOrVideo *string   `json:"is_image_or_video" parquet:"is_image_or_video"`
+	IsImageOrVideo *string   `json:"is_image_or_video" parquet:"is_image_or_video,dict"`
 	ImageSrc       *string   `json:"image_src" parquet:"image_src"`
-	Downloaded     *int32    `json:"downloaded" parquet:"downloaded"`
-	SaveLocation   *string   `json:"save_location" parquet:"save_location"`
-	IngestedAt     time.Time `json:"ingested_at" parquet:"ingested_at,timestamp(microsecond:local)"`
-	KafkaPartition int32     `json:"kafka_partition" parquet:"kafka_partition"`
+	Downloaded     *int32    `json:"downloaded" parquet:"downloaded,dict"`
+	SaveLocation   *string   `json:"save_location" parquet:"save_location,dict"`
+	IngestedAt     time.Time `json:"ingested_at" parquet:"ingested_at,timestamp(microsecond)"`
+	KafkaPartition int32     `json:"kafka_partition" parquet:"kafka_partition,dict"`
 	KafkaOffset    int64     `json:"kafka_offset" parquet:"kafka_offset"`
 }
 

@@ -167,6 +167,9 @@ func (e *Engine) sandbox(ctx context.Context) error {
 		fmt.Sprintf("SET threads = %d", max(e.o.Threads, 1)),
 		// Copies never change under a name (the ETag is in it), so footers can be cached.
 		"SET parquet_metadata_cache = true",
+		// Instants (the lake's timestamps are UTC-adjusted) show and
+		// cast in UTC, whatever the host's zone.
+		"SET TimeZone = 'UTC'",
 	}
 	if e.o.MemoryLimit != "" {
 		settings = append(settings, "SET memory_limit = "+quoteString(e.o.MemoryLimit))

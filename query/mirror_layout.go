@@ -23,7 +23,10 @@ type object struct {
 	Zone layout.Zone // curated or raw
 	DT   string      // 2026-11-24
 	Run  string      // a curated part's run ID; "" for other objects
-	Rel  string      // its local path under the mirror directory, slash-separated
+	// Whole is true for a day's curated object (layout.CuratedDay), which
+	// holds the day by itself.
+	Whole bool
+	Rel   string // its local path under the mirror directory, slash-separated
 	// Landed is true for a raw object named as the landing names it
 	// (layout.RawPart): the objects the batch job reads, and so the ones
 	// pins_live cleans.
@@ -58,6 +61,7 @@ func parseObject(o lake.Object) (object, bool) {
 	if k.Kind == layout.CuratedPart {
 		obj.Run = k.Run
 	}
+	obj.Whole = k.Kind == layout.CuratedDay
 	return obj, true
 }
 
@@ -111,18 +115,22 @@ func cleanETag(o lake.Object) string {
 func validDay(dt string) bool { return layout.ValidDay(dt) }
 
 // choose returns the objects a query should see, from one listing of each
-// zone: every raw object, and for each curated day only the objects of one
-// run. That run is the newest with a commit marker (the batch job writes it
-// after all of the run's objects), so a day being rewritten — new objects
-// partly written, or written with the old ones not yet deleted — is read as
-// the last complete run. A day with no marker at all (objects put there by
-// another writer) is read from its newest run by name (run ids sort by
-// time); a day none of whose names carries a run id is taken whole. Keys
-// that are not <zone>/dt=<day>/<name>.parquet are left out.
+// zone: every raw object, and for each curated day one run's rows. A day
+// with its curated object (layout.CuratedDayKey) is that object alone: each
+// run replaces it whole, and parts beside it are the old layout's, left
+// only while the run that replaced them removes them. A day kept as parts
+// (the old layout) is read from the newest run with a commit marker (the
+// batch job wrote it after all of the run's parts), so a day being
+// rewritten is read as the last complete run. A day with no marker at all
+// (objects put there by another writer) is read from its newest run by
+// name (run ids sort by time); a day none of whose names carries a run id
+// is taken whole. Keys that are not <zone>/dt=<day>/<name>.parquet are left
+// out.
 func choose(listing []lake.Object) []object {
 	var out []object
 	newest := map[string]string{}    // curated day → newest run id by name
 	committed := map[string]string{} // curated day → newest committed run id
+	whole := map[string]bool{}       // curated day → has its day object
 	for _, lo := range listing {
 		if k, ok := layout.Parse(lo.Key); ok && k.Kind == layout.Commit {
 			if k.Run > committed[k.DT] {
@@ -134,6 +142,9 @@ func choose(listing []lake.Object) []object {
 		if ok && o.Run != "" && o.Run > newest[o.DT] {
 			newest[o.DT] = o.Run
 		}
+		if ok && o.Whole {
+			whole[o.DT] = true
+		}
 	}
 	for dt, run := range committed {
 		newest[dt] = run
@@ -144,7 +155,13 @@ func choose(listing []lake.Object) []object {
 		if !ok || seen[o.Key] {
 			continue
 		}
-		if o.Zone == layout.Curated && newest[o.DT] != "" && o.Run != newest[o.DT] {
+		switch {
+		case o.Zone != layout.Curated:
+		case whole[o.DT]:
+			if !o.Whole {
+				continue
+			}
+		case newest[o.DT] != "" && o.Run != newest[o.DT]:
 			continue
 		}
 		seen[o.Key] = true

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"strings"
 	"testing"
 
 	"pinpipe/lake"
@@ -41,5 +42,26 @@ func TestChooseReadsTheNewestCommittedRunOfADay(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("choose = %v\nwant %v", got, want)
 		}
+	}
+}
+
+func TestChooseReadsADayObjectAloneWhileItsOldPartsAreRemoved(t *testing.T) {
+	listing := []lake.Object{
+		// Day 20: a run of the day replaced the old layout's parts with
+		// the day's object and has not removed them yet.
+		{Key: "curated/dt=2026-11-20/_committed-20261121T080000Z-a"},
+		{Key: "curated/dt=2026-11-20/part-20261121T080000Z-a-0000.parquet"},
+		{Key: "curated/dt=2026-11-20/pins.parquet"},
+		// Day 21: the day's object and its marker only.
+		{Key: "curated/dt=2026-11-21/_committed-20261122T080000Z-c"},
+		{Key: "curated/dt=2026-11-21/pins.parquet"},
+	}
+	var got []string
+	for _, o := range choose(listing) {
+		got = append(got, o.Key)
+	}
+	want := []string{"curated/dt=2026-11-20/pins.parquet", "curated/dt=2026-11-21/pins.parquet"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("choose = %v\nwant %v", got, want)
 	}
 }

@@ -22,11 +22,33 @@ var curatedColumns = func() []column {
 }()
 
 // rawColumns are the pins_raw view's columns: batch.RawRecord as the
-// landing writes it, then the hive partition dt.
-var rawColumns = []column{
-	{"topic", "VARCHAR"}, {"partition", "INTEGER"}, {"offset", "BIGINT"},
-	{"timestamp", "TIMESTAMP WITH TIME ZONE"}, {"key", "VARCHAR"}, {"value", "VARCHAR"},
-	{"dt", "DATE"},
+// landing writes it, the hive partition dt, then the lineage under the
+// names objects landed before had (partition, offset, timestamp), so
+// queries written for them still run.
+var rawColumns = append(rawFileColumns[:len(rawFileColumns):len(rawFileColumns)],
+	column{"dt", "DATE"}, column{"partition", "INTEGER"}, column{"offset", "BIGINT"},
+	column{"timestamp", "TIMESTAMP WITH TIME ZONE"})
+
+// rawFileColumns are the columns of a raw object as the landing writes it.
+var rawFileColumns = []column{
+	{"topic", "VARCHAR"}, {"kafka_partition", "INTEGER"}, {"kafka_offset", "BIGINT"},
+	{"kafka_timestamp", "TIMESTAMP WITH TIME ZONE"}, {"key", "VARCHAR"}, {"value", "VARCHAR"},
+}
+
+// rawViewSQL returns the query of pins_raw over files, raw objects with
+// either column names: every file's columns by name (a file without a
+// column gives NULLs), each lineage column from whichever name the file
+// has, under both names.
+func rawViewSQL(files []string) string {
+	// All ten names, typed, so a snapshot of only new or only old files
+	// still has each.
+	all := append(rawFileColumns[:len(rawFileColumns):len(rawFileColumns)],
+		column{"partition", "INTEGER"}, column{"offset", "BIGINT"}, column{"timestamp", "TIMESTAMP WITH TIME ZONE"},
+		column{"dt", "DATE"})
+	src := "(" + emptySQL(all) + " UNION ALL BY NAME SELECT * FROM " + readParquetSQL(files) + ") AS pinpipe_raw"
+	p, o, ts := `coalesce(kafka_partition, "partition")`, `coalesce(kafka_offset, "offset")`, `coalesce(kafka_timestamp, "timestamp")`
+	return "SELECT topic, " + p + " AS kafka_partition, " + o + " AS kafka_offset, " + ts + " AS kafka_timestamp, key, value, dt, " +
+		p + ` AS "partition", ` + o + ` AS "offset", ` + ts + ` AS "timestamp" FROM ` + src
 }
 
 // Views are what queries read: pins (curated zone), pins_raw (raw zone)
@@ -43,15 +65,16 @@ const (
 // a query on another connection keeps the files it started with. An empty
 // zone gets a view with the zone's columns and no rows.
 func viewsSQL(s *Snapshot) string {
-	return viewSQL(viewCurated, s.Curated, curatedColumns) + ";\n" + viewSQL(viewRaw, s.Raw, rawColumns) +
-		";\n" + liveViewSQL(s)
-}
-
-func viewSQL(name string, files []string, cols []column) string {
-	if len(files) == 0 {
-		return "CREATE OR REPLACE TEMP VIEW " + name + " AS " + emptySQL(cols)
+	curated := "CREATE OR REPLACE TEMP VIEW " + viewCurated + " AS " + emptySQL(curatedColumns)
+	if len(s.Curated) > 0 {
+		curated = "CREATE OR REPLACE TEMP VIEW " + viewCurated + " AS " + pin.CuratedSQL(readParquetSQL(s.Curated))
 	}
-	return "CREATE OR REPLACE TEMP VIEW " + name + " AS SELECT * FROM " + readParquetSQL(files)
+	raw := "CREATE OR REPLACE TEMP VIEW " + viewRaw + " AS " + emptySQL(rawColumns)
+	if len(s.Raw) > 0 {
+		raw = "CREATE OR REPLACE TEMP VIEW " + viewRaw + " AS " + rawViewSQL(s.Raw)
+	}
+	return curated + ";\n" + raw +
+		";\n" + liveViewSQL(s)
 }
 
 // liveViewSQL returns the statement that points pins_live at a snapshot:
@@ -68,10 +91,11 @@ func liveViewSQL(s *Snapshot) string {
 	list := strings.Join(cols, ", ")
 	var parts []string
 	if len(s.LiveCurated) > 0 {
-		parts = append(parts, "SELECT "+list+" FROM "+readParquetSQL(s.LiveCurated))
+		parts = append(parts, "SELECT "+list+" FROM ("+pin.CuratedSQL(readParquetSQL(s.LiveCurated))+") AS pinpipe_curated")
 	}
 	if len(s.LiveCleaned) > 0 {
-		parts = append(parts, "SELECT "+list+" FROM ("+pin.NewestSQL(readParquetSQL(s.LiveCleaned), "dt, unique_id")+") AS pinpipe_cleaned")
+		cleaned := "(" + pin.CuratedSQL(readParquetSQL(s.LiveCleaned)) + ") AS pinpipe_cleaned"
+		parts = append(parts, "SELECT "+list+" FROM ("+pin.NewestSQL(cleaned, "dt, unique_id")+") AS pinpipe_newest")
 	}
 	if len(parts) == 0 {
 		parts = append(parts, emptySQL(curatedColumns))
@@ -106,7 +130,7 @@ func readParquetSQL(files []string) string {
 		}
 		b.WriteString(quoteString(f))
 	}
-	b.WriteString("], hive_partitioning = true, hive_types = {'dt': DATE})")
+	b.WriteString("], hive_partitioning = true, hive_types = {'dt': DATE}, union_by_name = true)")
 	return b.String()
 }
 

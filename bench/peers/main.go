@@ -67,9 +67,19 @@ func main() {
 	flag.IntVar(&o.rate, "stream-rate", 2000, "stream: pins/s produced to Kafka")
 	flag.DurationVar(&o.streamD, "stream-duration", 45*time.Second, "stream: how long the rate is measured (after 10 s unmeasured)")
 	flag.IntVar(&o.runs, "query-runs", 10, "query: measured runs of each query (after one warm-up)")
+	pythonOnly := flag.Bool("python", false, "only install the Python peers (pyspark) into the cache if missing, print the venv's python and exit (scripts/test's lake interop test uses it)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	log.SetPrefix("peers: ")
+	if *pythonOnly {
+		check(os.MkdirAll(o.cache, 0o755))
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		python, err := setupPython(ctx, o.cache)
+		stop()
+		check(err)
+		fmt.Println(python)
+		return
+	}
 
 	st, err := stackFromEnv()
 	check(err)

@@ -34,22 +34,10 @@ func setup(ctx context.Context, o options) (*env, error) {
 	e := &env{options: o, versions: map[string]string{}}
 	here := e.dir()
 
-	req := filepath.Join(here, "requirements.txt")
-	venv := filepath.Join(o.cache, "venv-"+digest(req))
-	if _, err := os.Stat(filepath.Join(venv, ".installed")); err != nil {
-		log.Printf("installing the Python peers into %s (once; pyspark is large)", venv)
-		_ = os.RemoveAll(venv)
-		if err := runLogged(ctx, o.cache, "venv", "python3", "-m", "venv", venv); err != nil {
-			return nil, fmt.Errorf("setup: python venv: %w", err)
-		}
-		if err := runLogged(ctx, o.cache, "pip", filepath.Join(venv, "bin", "pip"), "install", "--disable-pip-version-check", "-r", req); err != nil {
-			return nil, fmt.Errorf("setup: pip install: %w", err)
-		}
-		if err := os.WriteFile(filepath.Join(venv, ".installed"), nil, 0o644); err != nil {
-			return nil, err
-		}
+	var err error
+	if e.python, err = setupPython(ctx, o.cache); err != nil {
+		return nil, err
 	}
-	e.python = filepath.Join(venv, "bin", "python")
 	out, err := exec.CommandContext(ctx, e.python, "-c",
 		`import importlib.metadata as m
 for p in ("pyspark", "fastapi", "uvicorn", "pydantic", "kafka-python"): print(p, m.version(p))`).Output()
@@ -91,6 +79,32 @@ for p in ("pyspark", "fastapi", "uvicorn", "pydantic", "kafka-python"): print(p,
 		return nil, fmt.Errorf("setup: go build: %w\n%s", err, out)
 	}
 	return e, nil
+}
+
+// setupPython installs the venv of requirements.txt into cache if it is
+// not there (once: pyspark is large) and returns its python. Returns an
+// error naming the step that failed; its output is in the log.
+func setupPython(ctx context.Context, cache string) (string, error) {
+	repo, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	req := filepath.Join(repo, "bench", "peers", "requirements.txt")
+	venv := filepath.Join(cache, "venv-"+digest(req))
+	if _, err := os.Stat(filepath.Join(venv, ".installed")); err != nil {
+		log.Printf("installing the Python peers into %s (once; pyspark is large)", venv)
+		_ = os.RemoveAll(venv)
+		if err := runLogged(ctx, cache, "venv", "python3", "-m", "venv", venv); err != nil {
+			return "", fmt.Errorf("setup: python venv: %w", err)
+		}
+		if err := runLogged(ctx, cache, "pip", filepath.Join(venv, "bin", "pip"), "install", "--disable-pip-version-check", "-r", req); err != nil {
+			return "", fmt.Errorf("setup: pip install: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(venv, ".installed"), nil, 0o644); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(venv, "bin", "python"), nil
 }
 
 // digest returns a short hash of a file's content (empty when unreadable),

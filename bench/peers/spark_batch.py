@@ -51,12 +51,22 @@ def save_location(c):
     return F.when(t.rlike(r"^Local save in([ \t]|$)"), F.when(rest != "", rest)).otherwise(t)
 
 
+def lineage(raw):
+    """The raw zone's lineage columns as the landing names them (kafka_*),
+    also from objects landed before the rename (partition, offset, timestamp)."""
+    for new, old in (("kafka_partition", "partition"), ("kafka_offset", "offset"), ("kafka_timestamp", "timestamp")):
+        if new not in raw.columns and old in raw.columns:
+            raw = raw.withColumnRenamed(old, new)
+    return raw
+
+
 def contract(raw):
-    pins = raw.select(F.from_json("value", SEED_SCHEMA).alias("p"), "partition", "offset", "timestamp")
+    raw = lineage(raw)
+    pins = raw.select(F.from_json("value", SEED_SCHEMA).alias("p"), "kafka_partition", "kafka_offset", "kafka_timestamp")
     valid = (F.col("p").isNotNull() & F.col("p.index").isNotNull() & (F.col("p.index") >= 0)
              & F.col("p.unique_id").rlike(UUID) & (trim(F.col("p.category")) != "")
              & (F.col("p.downloaded").isNull() | F.col("p.downloaded").isin(0, 1)))
-    pins = pins.where(valid).select("p.*", "partition", "offset", "timestamp")
+    pins = pins.where(valid).select("p.*", "kafka_partition", "kafka_offset", "kafka_timestamp")
     tag_list = text("tag_list", PLACEHOLDERS["tag_list"])
     cleaned = pins.select(
         F.col("index").alias("id_index"),
@@ -73,9 +83,10 @@ def contract(raw):
         text("image_src", PLACEHOLDERS["image_src"]).alias("image_src"),
         F.col("downloaded").cast("int").alias("downloaded"),
         save_location("save_location").alias("save_location"),
-        F.col("timestamp").cast("timestamp_ntz").alias("ingested_at"),
-        F.col("partition").cast("int").alias("kafka_partition"),
-        F.col("offset").alias("kafka_offset"),
+        # An instant, as pinpipe's curated zone keeps it (isAdjustedToUTC=true).
+        F.col("kafka_timestamp").alias("ingested_at"),
+        F.col("kafka_partition").cast("int").alias("kafka_partition"),
+        F.col("kafka_offset").alias("kafka_offset"),
     )
     cols = cleaned.columns
     # The version order: in one partition the higher offset wins; across

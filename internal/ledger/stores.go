@@ -147,26 +147,37 @@ func Cassandra(ctx context.Context, hosts []string, keyspace string) (Rows, erro
 	return out, nil
 }
 
-// Curated returns, for every day of the curated zone, the rows of its
-// newest committed run, as readers take the zone (a day is read from the
-// newest run with a commit marker). A pin sent on two days has a row in
-// each.
+// Curated returns, for every day of the curated zone, its rows as readers
+// take the zone: the day's object (layout.CuratedDayKey), or for a day kept
+// as parts (the old layout) the parts of its newest committed run. A pin
+// sent on two days has a row in each.
 func Curated(ctx context.Context, s *lake.Store) (Rows, error) {
 	objs, err := s.List(ctx, layout.Curated.Prefix())
 	if err != nil {
 		return nil, fmt.Errorf("curated zone: list: %w", err)
 	}
 	newest := map[string]string{} // dt → run
+	whole := map[string]bool{}    // dt → the day's object is there
 	for _, o := range objs {
 		k, ok := layout.Parse(o.Key)
 		if ok && k.Kind == layout.Commit && k.Run > newest[k.DT] {
 			newest[k.DT] = k.Run
 		}
+		if ok && k.Kind == layout.CuratedDay {
+			whole[k.DT] = true
+		}
 	}
 	out := Rows{}
 	for _, o := range objs {
 		k, ok := layout.Parse(o.Key)
-		if !ok || k.Kind != layout.CuratedPart || k.Run != newest[k.DT] {
+		switch {
+		case !ok:
+			continue
+		case whole[k.DT]:
+			if k.Kind != layout.CuratedDay {
+				continue
+			}
+		case k.Kind != layout.CuratedPart || k.Run != newest[k.DT]:
 			continue
 		}
 		body, err := s.Get(ctx, o.Key)

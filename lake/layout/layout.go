@@ -6,13 +6,27 @@
 // Every key the pipeline writes sits in a zone's day partition:
 //
 //	raw/dt=YYYY-MM-DD/part-<partition>-<first offset>-<last offset>.parquet
-//	curated/dt=YYYY-MM-DD/part-<run>-<n>.parquet
+//	curated/dt=YYYY-MM-DD/pins.parquet
 //	curated/dt=YYYY-MM-DD/_committed-<run>
-//	rejected/dt=YYYY-MM-DD/<run>.parquet
+//	rejected/dt=YYYY-MM-DD/rejected.parquet
 //
 // The partition is a decimal number without leading zeros, the offsets are
-// zero-padded to 20 digits (so names sort in offset order), n is zero-padded
-// to at least 4 digits, and a run ID is any non-empty text without '/'.
+// zero-padded to 20 digits (so names sort in offset order), and a run ID is
+// any non-empty text without '/'.
+//
+// A curated or rejected day is one object at a fixed key, so a run of the
+// day replaces it with one S3 PUT (or CompleteMultipartUpload), which S3
+// makes visible whole: a reader that knows nothing of pinpipe's markers
+// (Spark, Trino, Athena listing the prefix) sees the day from one run or
+// the other, never both and never half. Lakes written before kept a day as
+// parts of runs, named by them:
+//
+//	curated/dt=YYYY-MM-DD/part-<run>-<n>.parquet    (n zero-padded to 4 digits)
+//	rejected/dt=YYYY-MM-DD/<run>.parquet
+//
+// Parse still reads those names, readers take such a day from the parts of
+// its newest committed run until a run of the day replaces them with the
+// day's object, and no new key has these forms.
 //
 // Outside the zones, the landing keeps one small checkpoint per partition of
 // the topic it lands, so a restart reads O(partitions) objects rather than
@@ -58,7 +72,8 @@ func RawKey(dt string, partition int, first, last int64) string {
 	return fmt.Sprintf("%spart-%d-%020d-%020d.parquet", Raw.DayPrefix(dt), partition, first, last)
 }
 
-// CuratedKey returns the key of part n of run's curated objects of day dt:
+// CuratedKey returns the key of part n of run's curated objects of day dt
+// in the old layout, which the pipeline reads but no longer writes:
 // curated/dt=YYYY-MM-DD/part-<run>-<n>.parquet, n padded to 4 digits. The
 // key parses back to the same values only when dt is a valid date, run is
 // valid (ValidRun) and n ≥ 0.
@@ -66,18 +81,31 @@ func CuratedKey(dt, run string, n int) string {
 	return fmt.Sprintf("%spart-%s-%04d.parquet", Curated.DayPrefix(dt), run, n)
 }
 
-// CommitKey returns the marker run writes after all of its curated objects
-// of day dt: curated/dt=YYYY-MM-DD/_committed-<run>. Readers take a day from
-// its newest run that has one, so a day being rewritten is never read
-// half-written; Spark, Trino and Athena skip names that start with "_". The
-// key parses back only when dt is a valid date and run is valid (ValidRun).
+// CuratedDayKey returns the key of day dt's curated object:
+// curated/dt=YYYY-MM-DD/pins.parquet. Each run of the day replaces it
+// whole. The key parses back (Kind CuratedDay) only when dt is a valid date.
+func CuratedDayKey(dt string) string { return Curated.DayPrefix(dt) + curatedDayName }
+
+// RejectedDayKey returns the key of day dt's rejected object:
+// rejected/dt=YYYY-MM-DD/rejected.parquet. Each run of the day that
+// rejects records replaces it; a run that rejects none removes it. The key
+// parses back (Kind RejectedDay) only when dt is a valid date.
+func RejectedDayKey(dt string) string { return Rejected.DayPrefix(dt) + rejectedDayName }
+
+// CommitKey returns the marker run writes after its curated object of day
+// dt: curated/dt=YYYY-MM-DD/_committed-<run>. It records what the run read
+// of the raw zone (so late raw objects tell a stale day); readers of a day
+// kept as parts (the old layout) take it from its newest run that has one.
+// Spark, Trino and Athena skip names that start with "_". The key parses
+// back only when dt is a valid date and run is valid (ValidRun).
 func CommitKey(dt, run string) string {
 	return Curated.DayPrefix(dt) + commitPrefix + run
 }
 
-// RejectedKey returns the key of run's rejected object of day dt:
-// rejected/dt=YYYY-MM-DD/<run>.parquet. The key parses back only when dt is
-// a valid date and run is valid (ValidRun).
+// RejectedKey returns the key of run's rejected object of day dt in the
+// old layout: rejected/dt=YYYY-MM-DD/<run>.parquet. The key parses back only
+// when dt is a valid date, run is valid (ValidRun) and run is not
+// "rejected" (that name is RejectedDayKey's).
 func RejectedKey(dt, run string) string {
 	return Rejected.DayPrefix(dt) + run + parquetExt
 }
@@ -104,10 +132,12 @@ func CheckpointKey(topic string, partition int) string {
 }
 
 const (
-	partPrefix   = "part-"
-	commitPrefix = "_committed-"
-	parquetExt   = ".parquet"
-	offsetDigits = 20
+	partPrefix      = "part-"
+	commitPrefix    = "_committed-"
+	parquetExt      = ".parquet"
+	offsetDigits    = 20
+	curatedDayName  = "pins.parquet"
+	rejectedDayName = "rejected.parquet"
 )
 
 // ValidDay reports whether dt is a date written as YYYY-MM-DD, the form of
@@ -134,9 +164,11 @@ const (
 	// with unpadded offsets).
 	Other       Kind = iota
 	RawPart          // raw/dt=…/part-<partition>-<first>-<last>.parquet
-	CuratedPart      // curated/dt=…/part-<run>-<n>.parquet
+	CuratedPart      // curated/dt=…/part-<run>-<n>.parquet (old layout)
 	Commit           // curated/dt=…/_committed-<run>
-	RejectedRun      // rejected/dt=…/<run>.parquet
+	RejectedRun      // rejected/dt=…/<run>.parquet (old layout)
+	CuratedDay       // curated/dt=…/pins.parquet
+	RejectedDay      // rejected/dt=…/rejected.parquet
 )
 
 func (k Kind) String() string {
@@ -149,6 +181,10 @@ func (k Kind) String() string {
 		return "commit marker"
 	case RejectedRun:
 		return "rejected object"
+	case CuratedDay:
+		return "curated day"
+	case RejectedDay:
+		return "rejected day"
 	}
 	return "other"
 }
@@ -179,6 +215,10 @@ func (k Key) String() string {
 		return CommitKey(k.DT, k.Run)
 	case RejectedRun:
 		return RejectedKey(k.DT, k.Run)
+	case CuratedDay:
+		return CuratedDayKey(k.DT)
+	case RejectedDay:
+		return RejectedDayKey(k.DT)
 	}
 	return k.Zone.DayPrefix(k.DT) + k.Name
 }
@@ -208,13 +248,19 @@ func Parse(key string) (k Key, ok bool) {
 		k.Partition, k.First, k.Last, ok = parseRawName(name)
 		k.Kind = RawPart
 	case Curated:
-		if k.Run, ok = strings.CutPrefix(name, commitPrefix); ok {
+		if name == curatedDayName {
+			k.Kind, ok = CuratedDay, true
+		} else if k.Run, ok = strings.CutPrefix(name, commitPrefix); ok {
 			k.Kind, ok = Commit, ValidRun(k.Run)
 		} else {
 			k.Run, k.N, ok = parseCuratedName(name)
 			k.Kind = CuratedPart
 		}
 	case Rejected:
+		if name == rejectedDayName {
+			k.Kind, ok = RejectedDay, true
+			break
+		}
 		k.Run, ok = strings.CutSuffix(name, parquetExt)
 		k.Kind, ok = RejectedRun, ok && ValidRun(k.Run)
 	}
