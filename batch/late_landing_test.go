@@ -9,33 +9,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/kafka-go"
 
 	"pinpipe/batch"
 	"pinpipe/internal/testenv"
 	"pinpipe/internal/teststores"
 	"pinpipe/lake"
 )
-
-// producePins produces one message per id, stamped at, with acks=all,
-// keyed by the id as the ingest keys them; title, when not empty, goes in
-// every pin.
-func producePins(t *testing.T, brokers []string, topic string, at time.Time, title string, ids ...string) {
-	t.Helper()
-	tr := &kafka.Transport{} // not the shared default, which caches a shared broker's metadata
-	defer tr.CloseIdleConnections()
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 5 * time.Millisecond, Transport: tr}
-	defer w.Close()
-	msgs := make([]kafka.Message, len(ids))
-	for i, id := range ids {
-		v := fmt.Sprintf(`{"index":%d,"unique_id":%q,"category":"late","title":%q}`, i, id, title)
-		msgs[i] = kafka.Message{Key: []byte(id), Value: []byte(v), Time: at}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	testenv.Must(t, w.WriteMessages(ctx, msgs...))
-}
 
 // awaitRaw waits until the raw zone of dt holds n records.
 func awaitRaw(t *testing.T, lk *lake.Store, dt string, n int64) {
@@ -81,7 +60,7 @@ func TestLatePinsProducedAfterTheirDaysRunReachItWithinOneCheck(t *testing.T) {
 	for i := range ids {
 		ids[i] = uuid.NewString()
 	}
-	producePins(t, brokers, topic, yesterday, "first", ids...)
+	testenv.ProduceStamped(t, brokers, topic, yesterday, "first", ids...)
 	awaitRaw(t, lk, dt, 20)
 	first, err := svc.RunNow(ctx, dt, batch.TriggerAPI, nil)
 	testenv.Must(t, err)
@@ -93,7 +72,7 @@ func TestLatePinsProducedAfterTheirDaysRunReachItWithinOneCheck(t *testing.T) {
 	for i := range late {
 		late[i] = uuid.NewString()
 	}
-	producePins(t, brokers, topic, yesterday.Add(time.Hour), "late", append(slices.Clone(late), ids[3])...)
+	testenv.ProduceStamped(t, brokers, topic, yesterday.Add(time.Hour), "late", append(slices.Clone(late), ids[3])...)
 	awaitRaw(t, lk, dt, 27)
 	got, err := svc.CheckLate(ctx)
 	testenv.Must(t, err)

@@ -10,33 +10,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/segmentio/kafka-go"
 
 	"pinpipe/batch"
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
 	"pinpipe/pipeline"
 )
-
-// produceStamped produces one pin per id, stamped at, titled title, keyed
-// as the ingest keys them: how a pin accepted on one day reaches the topic
-// after that day's run (POST /pins stamps pins now).
-func produceStamped(t *testing.T, brokers []string, topic string, at time.Time, title string, ids ...string) {
-	t.Helper()
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 5 * time.Millisecond, Transport: tr}
-	defer w.Close()
-	msgs := make([]kafka.Message, len(ids))
-	for i, id := range ids {
-		v := fmt.Sprintf(`{"index":%d,"unique_id":%q,"category":"late","title":%q}`, i, id, title)
-		msgs[i] = kafka.Message{Key: []byte(id), Value: []byte(v), Time: at}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	testenv.Must(t, w.WriteMessages(ctx, msgs...))
-}
 
 // queryTitles returns unique_id → title of view's rows of day dt through
 // POST /query, failing on a unique_id seen twice.
@@ -92,7 +71,7 @@ func TestLatePinsReachTheirDayInEveryStoreAndPinsLive(t *testing.T) {
 		ids[i] = uuid.NewString()
 		want[ids[i]] = "first"
 	}
-	produceStamped(t, cfg.KafkaBrokers, cfg.Topic, noon, "first", ids...)
+	testenv.ProduceStamped(t, cfg.KafkaBrokers, cfg.Topic, noon, "first", ids...)
 	awaitDay := func(n int) {
 		testenv.Eventually(t, time.Minute, func() (bool, string) {
 			got := 0
@@ -117,7 +96,7 @@ func TestLatePinsReachTheirDayInEveryStoreAndPinsLive(t *testing.T) {
 	for _, id := range late {
 		want[id] = "late"
 	}
-	produceStamped(t, cfg.KafkaBrokers, cfg.Topic, noon.Add(time.Hour), "late", late...)
+	testenv.ProduceStamped(t, cfg.KafkaBrokers, cfg.Topic, noon.Add(time.Hour), "late", late...)
 	awaitDay(len(ids) + len(late))
 	// pins_live reads the stale day from its cleaned raw records at once.
 	testenv.Eventually(t, time.Minute, func() (bool, string) {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
@@ -289,4 +290,25 @@ func ReadTopic(t testing.TB, brokers []string, topic string) []kafka.Message {
 		_ = r.Close()
 	}
 	return out
+}
+
+// ProduceStamped produces one pin per id to topic, stamped at, with acks=all,
+// keyed by the id as the ingest keys them, in category "late" with title
+// title: how a pin accepted on one day reaches the topic after that day's
+// run (POST /pins stamps pins now).
+func ProduceStamped(t testing.TB, brokers []string, topic string, at time.Time, title string, ids ...string) {
+	t.Helper()
+	tr := &kafka.Transport{} // not the shared default, which caches a shared broker's metadata
+	defer tr.CloseIdleConnections()
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 5 * time.Millisecond, Transport: tr}
+	defer w.Close()
+	msgs := make([]kafka.Message, len(ids))
+	for i, id := range ids {
+		v := fmt.Sprintf(`{"index":%d,"unique_id":%q,"category":"late","title":%q}`, i, id, title)
+		msgs[i] = kafka.Message{Key: []byte(id), Value: []byte(v), Time: at}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	Must(t, w.WriteMessages(ctx, msgs...))
 }
