@@ -46,6 +46,11 @@ func OpenPostgres(ctx context.Context, url string, log *slog.Logger) (*Postgres,
 	cfg.MaxConns = 8
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "pinpipe-stream"
+	// A micro-batch's offsets are committed to Kafka once its transaction
+	// commits, so that commit must survive a Postgres crash: with the
+	// server's synchronous_commit off, a killed Postgres forgets commits it
+	// acknowledged, and those pins would be lost for good.
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
