@@ -93,15 +93,23 @@ func createTopic(t *testing.T, brokers []string, topic string, parts, replicas i
 	testenv.Must(t, err)
 	defer cc.Close()
 	testenv.Must(t, cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: parts, ReplicationFactor: replicas}))
-	// Every broker learns of the topic a moment later.
-	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
-		ps, err := conn.ReadPartitions(topic)
-		if err != nil || len(ps) != parts {
-			return false, fmt.Sprintf("partitions of %s: %d, %v", topic, len(ps), err)
-		}
-		for _, p := range ps {
-			if p.Leader.Host == "" {
-				return false, fmt.Sprintf("partition %d has no leader", p.ID)
+	// Every broker learns of the topic a moment later; a client asks any
+	// of them, so wait for all.
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		for _, b := range brokers {
+			bc, err := kafka.Dial("tcp", b)
+			if err != nil {
+				return false, fmt.Sprintf("dial %s: %v", b, err)
+			}
+			ps, err := bc.ReadPartitions(topic)
+			_ = bc.Close()
+			if err != nil || len(ps) != parts {
+				return false, fmt.Sprintf("partitions of %s on %s: %d, %v", topic, b, len(ps), err)
+			}
+			for _, p := range ps {
+				if p.Leader.Host == "" {
+					return false, fmt.Sprintf("partition %d has no leader on %s", p.ID, b)
+				}
 			}
 		}
 		return true, ""
