@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -40,30 +39,12 @@ type exportEncoder interface {
 // csvExport writes a header line of column names, then one line a row, as
 // the CSV answer of /query does (formulas defused).
 type csvExport struct {
-	w     io.Writer
-	buf   *bufio.Writer
-	csv   *csv.Writer
-	cells []string
-	rows  int
+	csvRows
+	w io.Writer
 }
 
 func (c *csvExport) Columns(names, _ []string) error {
-	c.buf = bufio.NewWriterSize(c.w, 64<<10)
-	c.csv = csv.NewWriter(c.buf)
-	header := make([]string, len(names))
-	for i, n := range names {
-		header[i] = defuseFormula(n)
-	}
-	return c.csv.Write(header)
-}
-
-func (c *csvExport) Row(values []any) error {
-	c.cells = c.cells[:0]
-	for _, v := range values {
-		c.cells = append(c.cells, defuseFormula(pin.CellText(v)))
-	}
-	c.rows++
-	return c.csv.Write(c.cells)
+	return c.begin(c.w, 64<<10, names)
 }
 
 func (c *csvExport) close() (int, error) {

@@ -260,12 +260,40 @@ func (j *jsonResult) finish(truncated bool) error {
 // csvResult writes a header line of column names, then the rows. The row
 // count and the truncated flag follow as HTTP trailers.
 type csvResult struct {
+	csvRows
 	w     http.ResponseWriter
+	start time.Time
+}
+
+// csvRows writes a result as CSV: a header of the column names, then a
+// line per row, each cell as the JSON answer shows it and defused against
+// spreadsheet formulas. It counts the rows written.
+type csvRows struct {
 	buf   *bufio.Writer
 	csv   *csv.Writer
 	cells []string
-	start time.Time
 	rows  int
+}
+
+// begin starts writing to w, buffered by size bytes, with the header.
+func (c *csvRows) begin(w io.Writer, size int, names []string) error {
+	c.buf = bufio.NewWriterSize(w, size)
+	c.csv = csv.NewWriter(c.buf)
+	header := make([]string, len(names))
+	for i, n := range names {
+		header[i] = defuseFormula(n)
+	}
+	return c.csv.Write(header)
+}
+
+// Row writes one row.
+func (c *csvRows) Row(values []any) error {
+	c.cells = c.cells[:0]
+	for _, v := range values {
+		c.cells = append(c.cells, defuseFormula(pin.CellText(v)))
+	}
+	c.rows++
+	return c.csv.Write(c.cells)
 }
 
 func (c *csvResult) started() bool { return c.buf != nil }
@@ -275,22 +303,7 @@ func (c *csvResult) Columns(names, _ []string) error {
 	h.Set("Content-Type", "text/csv; charset=utf-8")
 	h.Set("Trailer", "X-Pinpipe-Row-Count, X-Pinpipe-Truncated, X-Pinpipe-Elapsed-Ms")
 	c.w.WriteHeader(http.StatusOK)
-	c.buf = bufio.NewWriterSize(c.w, 32<<10)
-	c.csv = csv.NewWriter(c.buf)
-	header := make([]string, len(names))
-	for i, n := range names {
-		header[i] = defuseFormula(n)
-	}
-	return c.csv.Write(header)
-}
-
-func (c *csvResult) Row(values []any) error {
-	c.cells = c.cells[:0]
-	for _, v := range values {
-		c.cells = append(c.cells, defuseFormula(pin.CellText(v)))
-	}
-	c.rows++
-	return c.csv.Write(c.cells)
+	return c.begin(c.w, 32<<10, names)
 }
 
 func (c *csvResult) finish(truncated bool) error {
