@@ -201,6 +201,11 @@ func (st statement) explained() string {
 	return st.Text[st.Starts[i]:]
 }
 
+// lexSpace is the whitespace lexFull skips. A statement's text is trimmed of
+// exactly these bytes: trimming Unicode spaces too (U+2028) would cut a
+// token the lexer kept as a word.
+const lexSpace = " \t\n\r\f\v"
+
 // split returns the statements of sql that have at least one token.
 func split(sql string) []statement {
 	var out []statement
@@ -209,7 +214,7 @@ func split(sql string) []statement {
 	lexFull(sql, func(word string, at int) {
 		if word == ";" {
 			if cur != nil {
-				cur.Text = strings.TrimRightFunc(sql[start:at], unicode.IsSpace)
+				cur.Text = strings.TrimRight(sql[start:at], lexSpace)
 				out = append(out, *cur)
 				cur = nil
 			}
@@ -224,7 +229,7 @@ func split(sql string) []statement {
 		}
 	})
 	if cur != nil {
-		cur.Text = strings.TrimRightFunc(sql[start:], unicode.IsSpace)
+		cur.Text = strings.TrimRight(sql[start:], lexSpace)
 		out = append(out, *cur)
 	}
 	return out
@@ -240,7 +245,7 @@ func lexFull(text string, f func(word string, at int)) {
 	for i < len(text) {
 		c := text[i]
 		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+		case strings.IndexByte(lexSpace, c) >= 0:
 			i++
 		case c == '-' && strings.HasPrefix(text[i:], "--"):
 			if j := strings.IndexByte(text[i:], '\n'); j >= 0 {
