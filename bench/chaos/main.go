@@ -212,18 +212,27 @@ func run(o *options, cfg *config.Config, dir string) int {
 			f.kind, f.target, f.held.Round(time.Millisecond), f.ready.Round(time.Millisecond), f.caughtUp.Round(time.Millisecond), f.recovered, errText(f.err))
 		faults = append(faults, f)
 	}
+	interrupted := ctx.Err() != nil
 	stopLoad()
 	<-loaded
 	posted := time.Since(start)
 	c.restore()
 	logf("posting stopped after %s: %d requests", time.Since(start).Round(time.Second), ld.requests.Load())
+	// An interrupt ends the faults and the load, not the soak: what was
+	// accepted until then is still checked. A second one stops the check.
+	stop()
+	vctx, vstop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer vstop()
+	if interrupted {
+		logf("interrupted: no more faults; checking every store against the %d pins posted (interrupt again to stop without the check)", ld.requests.Load())
+	}
 
-	findings, extra, err := verify(ctx, l, procs, &direct)
+	findings, extra, err := verify(vctx, l, procs, &direct)
 	stopFresh()
 	if err != nil {
 		logf("the end-of-run read failed: %v", err)
 	}
-	bad := report(o, faults, ld, l, findings, extra, posted, time.Since(start))
+	bad := report(o, faults, ld, l, findings, extra, posted, time.Since(start), interrupted)
 	if bad || err != nil {
 		logf("the instances' logs are in %s", dir)
 		o.keep = true

@@ -15,9 +15,15 @@ import (
 // The load lasts until the last fault recovered, which may be past
 // -duration (every kind gets a fault, and a killed broker may take minutes
 // to rejoin): posted is how long pins were posted, took the whole run.
-func report(o *options, faults []fault, ld *loader, l *ledger.Ledger, findings []ledger.Finding, extra int, posted, took time.Duration) bool {
-	fmt.Printf("chaos soak: seed %d, -duration %s; pins posted for %s at %.0f pins/s, %d faults (took %s with the final check)\n\n",
+// interrupted says the soak was stopped early: its verdict covers the
+// faults injected until then.
+func report(o *options, faults []fault, ld *loader, l *ledger.Ledger, findings []ledger.Finding, extra int, posted, took time.Duration, interrupted bool) bool {
+	fmt.Printf("chaos soak: seed %d, -duration %s; pins posted for %s at %.0f pins/s, %d faults (took %s with the final check)\n",
 		o.seed, o.duration, posted.Round(time.Second), o.rate, len(faults), took.Round(time.Second))
+	if interrupted {
+		fmt.Println("interrupted before -duration and -min-faults were reached: the check covers the faults below")
+	}
+	fmt.Println()
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
 	fmt.Fprintln(w, "fault\tcount\tfailed\tworst held\tworst ready after\tworst caught up after\tnot caught up\t")
 	skipped := map[string]string{}
