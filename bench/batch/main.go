@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,7 @@ func main() {
 	keyspace := flag.String("keyspace", "pinpipe_bench", "Cassandra keyspace")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the job's run to this file")
 	child := flag.String("child", "", "run the job over the raw zone already in this data dir (the parent runs it so)")
+	serve := flag.Bool("serving", true, "write the serving tables too; false stops the run after the curated zone (the job's own work, without the serving store's memory)")
 	flag.Parse()
 
 	dir := *child
@@ -84,6 +86,9 @@ func main() {
 		var ru syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 		curatedPeak = ru.Maxrss
+		if !*serve {
+			return errNoServing
+		}
 		return nil
 	}
 	p := &printer{last: time.Now()}
@@ -91,10 +96,14 @@ func main() {
 	res, err := r.Job.Run(ctx, *dt, "bench-"+time.Now().UTC().Format("20060102T150405Z"), p.progress)
 	total := time.Since(start)
 	pprof.StopCPUProfile()
-	check(err)
+	if !errors.Is(err, errNoServing) {
+		check(err)
+	}
 
 	serving := "embedded stand-in (DuckDB)"
-	if len(cfg.CassandraHosts) > 0 {
+	if !*serve {
+		serving = "none (-serving=false: the run stops after the curated zone)"
+	} else if len(cfg.CassandraHosts) > 0 {
 		serving = "Cassandra " + strings.Join(cfg.CassandraHosts, ",")
 	}
 	s3 := "embedded S3 (gofakes3)"
@@ -111,11 +120,16 @@ func main() {
 		fmt.Printf("| %-60s | %9d | %9.1f | %9.0f |\n", name, rows, d.Seconds(), float64(rows)/d.Seconds())
 	}
 	row("read raw + clean + dedupe + write curated Parquet (rows in)", res.RowsIn, res.Curated)
-	row("write the serving tables (rows out)", res.RowsOut, res.Serving)
+	if *serve {
+		row("write the serving tables (rows out)", res.RowsOut, res.Serving)
+	}
 	row("whole run (rows in)", res.RowsIn, total)
 	fmt.Printf("\npeak resident memory of the run's process (VmHWM): %.0f MiB; up to the serving write: %.0f MiB\n",
 		float64(ru.Maxrss)/1024, float64(curatedPeak)/1024)
 }
+
+// errNoServing stops a run after the curated zone (-serving=false).
+var errNoServing = errors.New("the serving write is skipped (-serving=false)")
 
 // writeRawDay fills the raw zone of day dt with n synthetic records, as the
 // landing would (objects of perObject records over three partitions),
