@@ -306,6 +306,9 @@ func verify(ctx context.Context, l *ledger.Ledger, procs []*instance.Process, cf
 	var rawF ledger.Finding
 	var extra int
 	var twice []string
+	// await calls cond until it holds, for up to 5 minutes. A store that
+	// is still short then is reported by its finding; one whose last read
+	// failed has no finding, and its error is returned.
 	await := func(what string, cond func() (bool, error)) error {
 		deadline := time.Now().Add(5 * time.Minute)
 		for {
@@ -315,12 +318,15 @@ func verify(ctx context.Context, l *ledger.Ledger, procs []*instance.Process, cf
 			}
 			if time.Now().After(deadline) || ctx.Err() != nil {
 				logf("%s: still not caught up (%v)", what, err)
+				if err != nil {
+					return fmt.Errorf("%s: %w", what, err)
+				}
 				return nil
 			}
 			time.Sleep(2 * time.Second)
 		}
 	}
-	_ = await("raw zone", func() (bool, error) {
+	if err := await("raw zone", func() (bool, error) {
 		rows, tw, err := raw.Rows(ctx)
 		if err != nil {
 			return false, err
@@ -328,18 +334,22 @@ func verify(ctx context.Context, l *ledger.Ledger, procs []*instance.Process, cf
 		twice = tw
 		rawF, extra = l.CheckAll("raw zone", rows)
 		return len(rawF.Lost) == 0, nil
-	})
+	}); err != nil {
+		return out, extra, err
+	}
 	rawF.Duplicated = append(rawF.Duplicated, twice...)
 	out = append(out, rawF)
 	pgF := ledger.Finding{Store: "postgres"}
-	_ = await("postgres", func() (bool, error) {
+	if err := await("postgres", func() (bool, error) {
 		rows, err := ledger.Postgres(ctx, cfg.PostgresURL)
 		if err != nil {
 			return false, err
 		}
 		pgF = l.CheckLatest("postgres", rows)
 		return pgF.OK(), nil
-	})
+	}); err != nil {
+		return out, extra, err
+	}
 	out = append(out, pgF)
 
 	recs, err := raw.Records(ctx)
@@ -366,23 +376,34 @@ func verify(ctx context.Context, l *ledger.Ledger, procs []*instance.Process, cf
 	}
 	out = append(out, l.CheckLatest("cassandra", cas))
 	liveF := ledger.Finding{Store: "pins_live"}
-	_ = await("pins_live", func() (bool, error) {
-		rows, err := ledger.PinsLive(ctx, procs[0].URL(), 100000)
+	err = await("pins_live", func() (bool, error) {
+		rows, err := ledger.PinsLive(ctx, procs[0].URL(), 20000)
 		if err != nil {
 			return false, err
 		}
 		liveF = l.CheckLatest("pins_live", rows)
 		return liveF.OK(), nil
 	})
+	if err != nil {
+		return out, extra, err
+	}
 	out = append(out, liveF)
 	return out, extra, nil
 }
 
 // runDay runs the daily job for dt on the instance at base until a run
-// succeeds. Returns an error when none succeeded within 5 minutes.
+// succeeds. Returns an error when none succeeded within runPatience.
 func runDay(ctx context.Context, base, dt string) error {
-	return runDayUntil(ctx, base, dt, time.Now().Add(5*time.Minute))
+	return runDayUntil(ctx, base, dt, time.Now().Add(runPatience))
 }
+
+// runPatience is how long a run of the day may take to succeed, waits for
+// another instance's run included. A soak's day grows by -rate pins a
+// second; an hour at 50 pins/s is some 100,000 pins, whose run (10,000
+// small raw objects, the serving write to a just-restarted Cassandra)
+// takes minutes on a 2-core machine, and may first wait for a run of the
+// same day that holds it.
+const runPatience = 15 * time.Minute
 
 func runDayUntil(ctx context.Context, base, dt string, deadline time.Time) error {
 	var id string
@@ -402,7 +423,7 @@ func runDayUntil(ctx context.Context, base, dt string, deadline time.Time) error
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("POST /batch/runs %s: no run started within 5 minutes", dt)
+			return fmt.Errorf("POST /batch/runs %s: no run started within %s", dt, runPatience)
 		}
 		time.Sleep(time.Second)
 	}
@@ -428,7 +449,7 @@ func runDayUntil(ctx context.Context, base, dt string, deadline time.Time) error
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("the run %s of %s did not finish within 5 minutes", id, dt)
+			return fmt.Errorf("the run %s of %s did not finish within %s", id, dt, runPatience)
 		}
 		time.Sleep(time.Second)
 	}

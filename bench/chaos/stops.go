@@ -77,7 +77,7 @@ func (c *chaos) cassandraInRun(at *time.Time) (string, error) {
 	if err := c.start("cassandra"); err != nil {
 		return target, err
 	}
-	deadline := time.Now().Add(5 * time.Minute)
+	deadline := time.Now().Add(runPatience)
 	for {
 		r, err := getRun(p.URL(), id)
 		switch {
@@ -85,12 +85,12 @@ func (c *chaos) cassandraInRun(at *time.Time) (string, error) {
 			return target + ": it succeeded", nil
 		case err == nil && r.Status == batch.StatusFailed:
 			c.log("  run %s failed: %s; running the day again", id, r.Error)
-			if err := runDayUntil(context.Background(), p.URL(), dt, time.Now().Add(5*time.Minute)); err != nil {
+			if err := runDayUntil(context.Background(), p.URL(), dt, time.Now().Add(runPatience)); err != nil {
 				return target + ": it failed, and so did the runs after it", err
 			}
 			return target + ": it failed, a new run succeeded", nil
 		case time.Now().After(deadline):
-			return target, fmt.Errorf("run %s did not end within 5 minutes of Cassandra's restart (last: %+v, %v)", id, r, err)
+			return target, fmt.Errorf("run %s did not end within %s of Cassandra's restart (last: %+v, %v)", id, runPatience, r, err)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -208,39 +208,52 @@ func Curated(ctx context.Context, s *lake.Store) (Rows, error) {
 }
 
 // PinsLive returns the pins_live view as the pinpipe at base answers POST
-// /query, with at most limit rows. Returns an error when the answer is not
-// 200 or was truncated.
-func PinsLive(ctx context.Context, base string, limit int) (Rows, error) {
-	body, _ := json.Marshal(map[string]any{"sql": "SELECT unique_id, coalesce(title, '') FROM pins_live", "limit": limit})
+// /query, page rows at a time (the answer's pages are ordered, so paging
+// with offset reads each row once while the view does not change).
+// Returns an error when an answer is not 200.
+func PinsLive(ctx context.Context, base string, page int) (Rows, error) {
+	out := Rows{}
+	for offset := 0; ; offset += page {
+		rows, truncated, err := pinsLivePage(ctx, base, offset, page)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if len(r) == 2 {
+				out[r[0]] = append(out[r[0]], r[1])
+			}
+		}
+		if !truncated {
+			return out, nil
+		}
+	}
+}
+
+// pinsLivePage returns limit rows of pins_live from offset on, and whether
+// more follow.
+func pinsLivePage(ctx context.Context, base string, offset, limit int) ([][]string, bool, error) {
+	body, _ := json.Marshal(map[string]any{"sql": "SELECT unique_id, coalesce(title, '') AS title FROM pins_live ORDER BY unique_id, title",
+		"limit": limit, "offset": offset})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/query", bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("pins_live: POST /query: %w", err)
+		return nil, false, fmt.Errorf("pins_live: POST /query: %w", err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("pins_live: POST /query: %s %s", resp.Status, strings.TrimSpace(string(b)))
+		return nil, false, fmt.Errorf("pins_live: POST /query: %s %s", resp.Status, strings.TrimSpace(string(b)))
 	}
 	var res struct {
 		Rows      [][]string `json:"rows"`
 		Truncated bool       `json:"truncated"`
 	}
 	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, fmt.Errorf("pins_live: decode the answer: %w", err)
+		return nil, false, fmt.Errorf("pins_live: decode the answer: %w", err)
 	}
-	if res.Truncated {
-		return nil, fmt.Errorf("pins_live: more than %d rows; the check needs them all", limit)
-	}
-	out := Rows{}
-	for _, r := range res.Rows {
-		if len(r) == 2 {
-			out[r[0]] = append(out[r[0]], r[1])
-		}
-	}
-	return out, nil
+	return res.Rows, res.Truncated, nil
 }
