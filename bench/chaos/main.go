@@ -224,7 +224,7 @@ func run(o *options, cfg *config.Config, dir string) int {
 	vctx, vstop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer vstop()
 	if interrupted {
-		logf("interrupted: no more faults; checking every store against the %d pins posted (interrupt again to stop without the check)", ld.requests.Load())
+		logf("interrupted: no more faults; checking every store against what %d requests posted (interrupt again to stop without the check)", ld.requests.Load())
 	}
 
 	findings, extra, err := verify(vctx, l, procs, &direct)
