@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3afero"
@@ -19,6 +20,7 @@ import (
 type Embedded struct {
 	Endpoint string // http://127.0.0.1:port
 	srv      *http.Server
+	parts    *diskMultipart
 }
 
 // EmbeddedKey and EmbeddedSecret are the embedded server's credentials; it
@@ -42,11 +44,17 @@ func StartEmbedded(dir, addr string, log *slog.Logger) (*Embedded, error) {
 	}
 	faker := gofakes3.New(backend, gofakes3.WithAutoBucket(true), gofakes3.WithoutVersioning(),
 		gofakes3.WithLogger(gofakes3.DiscardLog()))
+	// Multipart uploads keep their parts on disk beside the objects, not in
+	// gofakes3's memory (see diskMultipart).
+	handler, err := newDiskMultipart(faker.Server(), backend, filepath.Clean(dir)+".uploads")
+	if err != nil {
+		return nil, fmt.Errorf("embedded s3: %w", err)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("embedded s3: listen %s: %w", addr, err)
 	}
-	e := &Embedded{Endpoint: "http://" + ln.Addr().String(), srv: &http.Server{Handler: faker.Server()}}
+	e := &Embedded{Endpoint: "http://" + ln.Addr().String(), srv: &http.Server{Handler: handler}, parts: handler}
 	go func() {
 		if err := e.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("embedded s3 stopped", slog.Any("err", err))
@@ -57,5 +65,5 @@ func StartEmbedded(dir, addr string, log *slog.Logger) (*Embedded, error) {
 
 // Close stops the server after in-flight requests finish or ctx ends.
 func (e *Embedded) Close(ctx context.Context) error {
-	return e.srv.Shutdown(ctx)
+	return errors.Join(e.srv.Shutdown(ctx), e.parts.Close())
 }
