@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,7 +102,7 @@ at any URL for a few seconds, a refused API key (401, 403).`,
 			valid := pins[:0:0]
 			for _, p := range pins {
 				if _, err := (pin.Limits{}).ParseRequest(p.raw, true); err != nil {
-					sa.add(p, pin.ErrorMessage(err))
+					sa.add(p, pinProblems(err))
 				} else {
 					valid = append(valid, p)
 				}
@@ -385,6 +386,23 @@ func post(ctx context.Context, env Env, o postOptions, next func(yield func(line
 	bar.finish()
 	res.elapsed = time.Since(start)
 	return res
+}
+
+// pinProblems is the reason one pin checked on its own was refused: its
+// field problems joined with "; ", as repost writes a server's refusal
+// (the whole-request summary would count "1 of 1 pins" and name line 1).
+func pinProblems(err error) string {
+	var e *pin.Error
+	if errors.As(err, &e) {
+		if probs, ok := e.Detail.([]pin.FieldError); ok && len(probs) > 0 {
+			msgs := make([]string, len(probs))
+			for i, fe := range probs {
+				msgs[i] = fe.Message
+			}
+			return strings.Join(msgs, "; ")
+		}
+	}
+	return pin.ErrorMessage(err)
 }
 
 // repost sets aside the pins of a refused batch that the server's problem
