@@ -27,8 +27,13 @@ type Barrier struct {
 	// open batches now rather than at PINPIPE_LANDING_INTERVAL; nil when
 	// this process does not land (another instance's landing is waited for).
 	Flush *consume.Flush
-	// Timeout bounds the wait; past it Wait fails (see Wait).
+	// Timeout bounds how long the landing may store nothing more of what
+	// the run waits for: past it with no partition behind advancing, Wait
+	// fails (see Wait). A landing that keeps advancing is waited for.
 	Timeout time.Duration
+	// Max bounds the whole wait however the landing advances; 0: ten
+	// times Timeout.
+	Max time.Duration
 	// Poll is how often the checkpoints are read; 0: 200 ms.
 	Poll time.Duration
 	// Offsets reads the end offsets; nil: a broker.Offsets of Brokers for
@@ -39,11 +44,17 @@ type Barrier struct {
 // Wait returns nil once the raw zone holds, for every partition of the
 // topic, every record below the partition's end offset as read when Wait
 // began (a partition whose records Kafka no longer keeps needs nothing).
-// Past Timeout it returns an EUNAVAILABLE error naming the partitions
-// behind and by how many records; it returns ctx's error when ctx ends,
-// and an EUNAVAILABLE error when Kafka cannot be asked for the offsets.
+// When the checkpoints of the partitions behind did not advance for
+// Timeout, or past Max in all, it returns an EUNAVAILABLE error naming the
+// partitions behind and by how many records; it returns ctx's error when
+// ctx ends, and an EUNAVAILABLE error when Kafka cannot be asked for the
+// offsets.
 func (b *Barrier) Wait(parent context.Context) error {
-	ctx, cancel := context.WithTimeout(parent, b.Timeout)
+	limit := b.Max
+	if limit <= 0 {
+		limit = 10 * b.Timeout
+	}
+	ctx, cancel := context.WithTimeout(parent, limit)
 	defer cancel()
 	ends, err := b.endOffsets(ctx)
 	if err != nil {
@@ -56,6 +67,7 @@ func (b *Barrier) Wait(parent context.Context) error {
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	var behind map[int][2]int64
+	stored, advanced := int64(-1), time.Now()
 	for {
 		if b.Flush != nil {
 			b.Flush.Now()
@@ -64,21 +76,44 @@ func (b *Barrier) Wait(parent context.Context) error {
 		if err == nil && len(behind) == 0 {
 			return nil
 		}
+		if err == nil {
+			if n := storedOf(ends, behind); n > stored {
+				stored, advanced = n, time.Now()
+			}
+		}
+		if time.Since(advanced) >= b.Timeout {
+			return b.timedOut(behind, err, fmt.Sprintf("stored nothing more of what was accepted before the run for %s", b.Timeout))
+		}
 		select {
 		case <-ctx.Done():
 			if parent.Err() != nil {
 				return parent.Err()
 			}
-			return b.timedOut(behind, err)
+			return b.timedOut(behind, err, fmt.Sprintf("did not store everything accepted before the run within %s", limit))
 		case <-tick.C:
 		}
 	}
 }
 
-// timedOut describes a barrier that ran out of time.
-func (b *Barrier) timedOut(behind map[int][2]int64, err error) error {
+// storedOf is how many of the records below the ends the landing has
+// stored, counted from offset 0 of each partition: it grows with every
+// checkpoint that advances.
+func storedOf(ends map[int]int64, behind map[int][2]int64) int64 {
+	var n int64
+	for p, end := range ends {
+		if o, ok := behind[p]; ok {
+			end = o[0]
+		}
+		n += end
+	}
+	return n
+}
+
+// timedOut describes a barrier that gave up; what says what the landing
+// did not do in time ("stored nothing more … for 2m").
+func (b *Barrier) timedOut(behind map[int][2]int64, err error, what string) error {
 	if len(behind) == 0 && err != nil {
-		return pin.Errorf(pin.EUNAVAILABLE, "The landing's checkpoints could not be read within %s to see what it stored: %v. Check GET /readyz, then start the run again.", b.Timeout, err)
+		return pin.Errorf(pin.EUNAVAILABLE, "The landing's checkpoints could not be read to see what it stored (the landing %s): %v. Check GET /readyz, then start the run again.", what, err)
 	}
 	parts := slices.Sorted(func(yield func(int) bool) {
 		for p := range behind {
@@ -92,8 +127,8 @@ func (b *Barrier) timedOut(behind map[int][2]int64, err error) error {
 		o := behind[p]
 		s = append(s, fmt.Sprintf("partition %d stored up to offset %d of %d (%d records behind)", p, o[0], o[1], o[1]-o[0]))
 	}
-	return pin.Errorf(pin.EUNAVAILABLE, "The landing did not store everything accepted before the run within %s: %s. Check that an instance with the landing role runs (PINPIPE_ROLES) and that S3 answers (GET /readyz), then start the run again.",
-		b.Timeout, strings.Join(s, "; "))
+	return pin.Errorf(pin.EUNAVAILABLE, "The landing %s: %s. Check that an instance with the landing role runs (PINPIPE_ROLES) and that S3 answers (GET /readyz), then start the run again.",
+		what, strings.Join(s, "; "))
 }
 
 // endOffsets returns each partition's end offset, leaving out partitions

@@ -44,3 +44,24 @@ func TestBarrierWaitsForALandingElsewhere(t *testing.T) {
 		t.Fatalf("the raw zone holds %d records after the barrier, want 40", n)
 	}
 }
+
+// TestBarrierWaitsForALandingThatKeepsAdvancing: a landing that stores
+// one small object at a time, each slower than a poll, takes longer in all
+// than the barrier's Timeout; the barrier waits for it, since Timeout
+// bounds a stall, not the wait (a run under load used to fail one record
+// behind).
+func TestBarrierWaitsForALandingThatKeepsAdvancing(t *testing.T) {
+	e := newLandingEnv(t)
+	e.produce(kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 }), e.pins(40, time.Time{})...)
+	// A slow store: each of the 8 objects takes 300 ms more to upload.
+	e.start(5, 50*time.Millisecond, nil, landingHooks{afterUpload: func(string) error {
+		time.Sleep(300 * time.Millisecond)
+		return nil
+	}})
+	b := &Barrier{Brokers: e.brokers, Topic: e.topic, Lake: e.lake, Timeout: time.Second, Max: time.Minute}
+	began := time.Now()
+	testenv.Must(t, b.Wait(context.Background()))
+	if waited := time.Since(began); waited <= b.Timeout {
+		t.Fatalf("the landing stored 8 slow objects in %s, within the barrier's Timeout: the test shows nothing", waited)
+	}
+}

@@ -60,10 +60,11 @@ func (p *Pipeline) startBatch(ctx context.Context, roles config.Roles) error {
 // landingProgress returns what the batch lane reads of the landing's
 // progress: the flush barrier of on-demand runs, which asks flush (the
 // in-process landing's; nil without the landing role) to store its open
-// batches and waits up to twice PINPIPE_LANDING_INTERVAL for the
-// checkpoints to reach the topic's end offsets, so a landing in another
-// instance, which closes its batches within that interval, is waited for
-// too; and the completeness of days (PINPIPE_LATE_GRACE), whose watermark
+// batches and waits for the checkpoints to reach the topic's end offsets
+// for as long as they advance, giving up when they stall for
+// barrierStall (a landing in another instance closes its batches within
+// PINPIPE_LANDING_INTERVAL, and its uploads take time on a loaded
+// machine) or after ten times that in all; and the completeness of days (PINPIPE_LATE_GRACE), whose watermark
 // goes to the registry. Both read the end offsets from the partitions'
 // leaders through one reader, closed with the pipeline. Returns nils when
 // no Kafka is known to this process (the embedded broker lives only in a
@@ -79,7 +80,7 @@ func (p *Pipeline) landingProgress(flush *consume.Flush) (*batch.Barrier, batch.
 	offsets := broker.NewOffsets(brokers)
 	p.onClose(func(context.Context) error { offsets.Close(); return nil })
 	barrier := &batch.Barrier{Brokers: brokers, Topic: p.Config.Topic, Lake: p.Lake, Flush: flush,
-		Timeout: 2 * p.Config.LandingInterval, Offsets: offsets}
+		Timeout: barrierStall(p.Config.LandingInterval), Offsets: offsets}
 	var reg prometheus.Registerer
 	if p.Registry != nil {
 		reg = p.Registry
@@ -87,6 +88,13 @@ func (p *Pipeline) landingProgress(flush *consume.Flush) (*batch.Barrier, batch.
 	complete := batch.NewCompleteness(batch.CompletenessOptions{Brokers: brokers, Topic: p.Config.Topic, Lake: p.Lake,
 		Grace: p.Config.LateGrace, Offsets: offsets, Registry: reg, Log: p.Log})
 	return barrier, complete
+}
+
+// barrierStall is how long the flush barrier lets the landing store
+// nothing more before a run fails: twice the landing interval, plus 15 s
+// for an upload and its checkpoint on a busy S3.
+func barrierStall(interval time.Duration) time.Duration {
+	return 2*interval + 15*time.Second
 }
 
 // openBatch opens the serving store — Cassandra, or the embedded stand-in
