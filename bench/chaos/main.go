@@ -365,11 +365,17 @@ func verify(ctx context.Context, l *ledger.Ledger, procs []*instance.Process, cf
 			return out, extra, err
 		}
 	}
+	// The curated zone and pins_live keep a row per pin and day: a pin
+	// re-sent across midnight is on both days, each with its day's newest.
+	landed, err := raw.Landed(ctx)
+	if err != nil {
+		return out, extra, err
+	}
 	cur, err := ledger.Curated(ctx, store)
 	if err != nil {
 		return out, extra, err
 	}
-	out = append(out, l.CheckLatest("curated zone", cur))
+	out = append(out, l.CheckDaily("curated zone", cur, landed))
 	cas, err := ledger.Cassandra(ctx, cfg.CassandraHosts, cfg.CassandraKeyspace)
 	if err != nil {
 		return out, extra, err
@@ -381,7 +387,7 @@ func verify(ctx context.Context, l *ledger.Ledger, procs []*instance.Process, cf
 		if err != nil {
 			return false, err
 		}
-		liveF = l.CheckLatest("pins_live", rows)
+		liveF = l.CheckDaily("pins_live", rows, landed)
 		return liveF.OK(), nil
 	})
 	if err != nil {

@@ -142,26 +142,14 @@ func winners(vs []Version) (titles []string, mayBeAbsent bool) {
 }
 
 // CheckLatest checks a store that keeps one row per pin, its winning
-// version (Postgres, Cassandra, the curated zone, pins_live): every pin
-// accepted is there once with the version that won, every pin with unknown
-// outcomes is there at most once with one of them, and nothing else is
-// there.
+// version (Postgres, Cassandra): every pin accepted is there once with the
+// version that won, every pin with unknown outcomes is there at most once
+// with one of them, and nothing else is there.
 func (l *Ledger) CheckLatest(store string, rows Rows) Finding {
 	f := Finding{Store: store}
 	sent := l.Versions()
 	for id, vs := range sent {
-		titles, mayBeAbsent := winners(vs)
-		got := rows[id]
-		switch {
-		case len(got) == 0 && !mayBeAbsent:
-			f.Lost = append(f.Lost, id)
-		case len(got) > 1:
-			f.Duplicated = append(f.Duplicated, id)
-		case len(got) == 1 && len(titles) == 0:
-			f.NeverSent = append(f.NeverSent, id)
-		case len(got) == 1 && !slices.Contains(titles, got[0]):
-			f.WrongVersion = append(f.WrongVersion, fmt.Sprintf("%s=%q want %q", id, got[0], titles))
-		}
+		f.check(id, vs, rows[id])
 	}
 	for id := range rows {
 		if _, ok := sent[id]; !ok {
@@ -169,6 +157,59 @@ func (l *Ledger) CheckLatest(store string, rows Rows) Finding {
 		}
 	}
 	return f
+}
+
+// DayKey is the key of a pin's row of one day in the Rows of a store that
+// keeps a row per pin and day (CheckDaily).
+func DayKey(id, dt string) string { return id + "@" + dt }
+
+// Landed is the day each version of a pin landed on, as the raw zone holds
+// it (the UTC day of its Kafka timestamp): unique_id → title → days.
+type Landed map[string]map[string][]string
+
+// CheckDaily checks a store that keeps one row per pin and day, the
+// winning version among those that landed on that day (the curated zone,
+// pins_live), with rows keyed by DayKey: a pin re-sent across midnight has
+// a row on each day. Each version's day is the raw zone's (landed); a
+// version that never landed is the raw zone's check to find.
+func (l *Ledger) CheckDaily(store string, rows Rows, landed Landed) Finding {
+	f := Finding{Store: store}
+	want := map[string]bool{}
+	for id, vs := range l.Versions() {
+		byDay := map[string][]Version{}
+		for _, v := range vs {
+			for _, dt := range landed[id][v.Title] {
+				byDay[dt] = append(byDay[dt], v)
+			}
+		}
+		for dt, dvs := range byDay {
+			key := DayKey(id, dt)
+			want[key] = true
+			f.check(key, dvs, rows[key])
+		}
+	}
+	for key := range rows {
+		if !want[key] {
+			f.NeverSent = append(f.NeverSent, key)
+		}
+	}
+	return f
+}
+
+// check adds to f what is wrong with got, the titles a store holds under
+// key, given the versions sent that it may hold there (in the order sent).
+func (f *Finding) check(key string, vs []Version, got []string) {
+	titles, mayBeAbsent := winners(vs)
+	switch {
+	case len(got) == 0 && !mayBeAbsent:
+		f.Lost = append(f.Lost, key)
+	case len(got) > 1:
+		f.Duplicated = append(f.Duplicated, key)
+	case len(got) == 1 && len(titles) == 0:
+		f.NeverSent = append(f.NeverSent, key)
+	case len(got) == 1 && !slices.Contains(titles, got[0]):
+		f.WrongVersion = append(f.WrongVersion, fmt.Sprintf("%s=%q want %q", key, got[0], titles))
+	}
 }
 
 // CheckAll checks a store that keeps every version written (the raw zone,

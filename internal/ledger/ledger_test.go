@@ -73,3 +73,53 @@ func TestCheckAllCountsRetriedCopiesAndFindsLostVersions(t *testing.T) {
 		t.Errorf("got %s", f)
 	}
 }
+
+// landedAcrossMidnight: a's v1 landed on the 30th and its v2 on the 1st;
+// everything else on the 30th but b's unknown v2, which never landed.
+func landedAcrossMidnight() Landed {
+	const d1, d2 = "2026-11-30", "2026-12-01"
+	return Landed{
+		"a": {Title(1): {d1}, Title(2): {d2}},
+		"b": {Title(1): {d1}},
+		"c": {Title(1): {d1}},
+		"d": {Title(1): {d1}},
+	}
+}
+
+func TestCheckDailyWantsEachDaysNewestOnItsOwnDay(t *testing.T) {
+	const d1, d2 = "2026-11-30", "2026-12-01"
+	rows := Rows{
+		DayKey("a", d1): {Title(1)}, DayKey("a", d2): {Title(2)},
+		DayKey("b", d1): {Title(1)}, DayKey("c", d1): {Title(1)}, DayKey("d", d1): {Title(1)},
+	}
+	if f := sent().CheckDaily("curated", rows, landedAcrossMidnight()); !f.OK() {
+		t.Fatalf("a pin re-sent across midnight, a row on each day: %s", f)
+	}
+	// The same rows read as one row per pin are a's duplicate: what the
+	// long soak reported for 2,407 pins that crossed midnight.
+	byPin := Rows{}
+	for k, v := range rows {
+		id := k[:1]
+		byPin[id] = append(byPin[id], v...)
+	}
+	if f := sent().CheckLatest("curated", byPin); len(f.Duplicated) != 1 {
+		t.Fatalf("CheckLatest over both days: %s, want a duplicated", f)
+	}
+}
+
+func TestCheckDailyFindsLossDoublesWrongVersionsAndStrangersPerDay(t *testing.T) {
+	const d1, d2 = "2026-11-30", "2026-12-01"
+	rows := Rows{
+		DayKey("a", d1): {Title(2)}, // v2 landed on the 1st, not the 30th
+		// a on the 1st lost
+		DayKey("b", d1): {Title(1), Title(1)}, // twice
+		DayKey("c", d1): {Title(1)},
+		DayKey("d", d1): {Title(1)},
+		DayKey("d", d2): {Title(1)}, // d never landed on the 1st
+	}
+	f := sent().CheckDaily("curated", rows, landedAcrossMidnight())
+	if !slices.Equal(f.Lost, []string{DayKey("a", d2)}) || !slices.Equal(f.Duplicated, []string{DayKey("b", d1)}) ||
+		!slices.Equal(f.NeverSent, []string{DayKey("d", d2)}) || len(f.WrongVersion) != 1 {
+		t.Fatalf("got %s; want a on the 1st lost, b on the 30th twice, a on the 30th the wrong version, d on the 1st never sent", f)
+	}
+}

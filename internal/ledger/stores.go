@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,15 +69,38 @@ func (z *RawZone) Rows(ctx context.Context) (Rows, []string, error) {
 			twice = append(twice, po)
 		}
 		at[po] = true
-		var p struct{ Title *string }
-		_ = json.Unmarshal([]byte(r.Value), &p)
-		title := ""
-		if p.Title != nil {
-			title = *p.Title
-		}
-		rows[r.Key] = append(rows[r.Key], title)
+		rows[r.Key] = append(rows[r.Key], titleOf(r.Value))
 	}
 	return rows, twice, nil
+}
+
+// Landed returns the day each version in the raw zone landed on.
+func (z *RawZone) Landed(ctx context.Context) (Landed, error) {
+	recs, err := z.Records(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := Landed{}
+	for _, r := range recs {
+		if out[r.Key] == nil {
+			out[r.Key] = map[string][]string{}
+		}
+		title, dt := titleOf(r.Value), r.Timestamp.UTC().Format(time.DateOnly)
+		if !slices.Contains(out[r.Key][title], dt) {
+			out[r.Key][title] = append(out[r.Key][title], dt)
+		}
+	}
+	return out, nil
+}
+
+// titleOf is the title of the pin whose JSON is value ("" when it has none).
+func titleOf(value string) string {
+	var p struct{ Title *string }
+	_ = json.Unmarshal([]byte(value), &p)
+	if p.Title == nil {
+		return ""
+	}
+	return *p.Title
 }
 
 // Postgres returns the stream lane's pins table at url (schema pinterest).
@@ -149,8 +173,8 @@ func Cassandra(ctx context.Context, hosts []string, keyspace string) (Rows, erro
 
 // Curated returns, for every day of the curated zone, its rows as readers
 // take the zone: the day's object (layout.CuratedDayKey), or for a day kept
-// as parts (the old layout) the parts of its newest committed run. A pin
-// sent on two days has a row in each.
+// as parts (the old layout) the parts of its newest committed run, keyed
+// by DayKey: a pin sent on two days has a row in each.
 func Curated(ctx context.Context, s *lake.Store) (Rows, error) {
 	objs, err := s.List(ctx, layout.Curated.Prefix())
 	if err != nil {
@@ -201,14 +225,15 @@ func Curated(ctx context.Context, s *lake.Store) (Rows, error) {
 			if r.Title != nil {
 				t = *r.Title
 			}
-			out[r.UniqueID] = append(out[r.UniqueID], t)
+			out[DayKey(r.UniqueID, k.DT)] = append(out[DayKey(r.UniqueID, k.DT)], t)
 		}
 	}
 	return out, nil
 }
 
 // PinsLive returns the pins_live view as the pinpipe at base answers POST
-// /query, page rows at a time (the answer's pages are ordered, so paging
+// /query, keyed by DayKey (the view has a row per pin and day), page rows
+// at a time (the answer's pages are ordered, so paging
 // with offset reads each row once while the view does not change).
 // Returns an error when an answer is not 200.
 func PinsLive(ctx context.Context, base string, page int) (Rows, error) {
@@ -219,8 +244,8 @@ func PinsLive(ctx context.Context, base string, page int) (Rows, error) {
 			return nil, err
 		}
 		for _, r := range rows {
-			if len(r) == 2 {
-				out[r[0]] = append(out[r[0]], r[1])
+			if len(r) == 3 {
+				out[DayKey(r[0], r[2])] = append(out[DayKey(r[0], r[2])], r[1])
 			}
 		}
 		if !truncated {
@@ -232,7 +257,7 @@ func PinsLive(ctx context.Context, base string, page int) (Rows, error) {
 // pinsLivePage returns limit rows of pins_live from offset on, and whether
 // more follow.
 func pinsLivePage(ctx context.Context, base string, offset, limit int) ([][]string, bool, error) {
-	body, _ := json.Marshal(map[string]any{"sql": "SELECT unique_id, coalesce(title, '') AS title FROM pins_live ORDER BY unique_id, title",
+	body, _ := json.Marshal(map[string]any{"sql": "SELECT unique_id, coalesce(title, '') AS title, CAST(dt AS VARCHAR) AS dt FROM pins_live ORDER BY unique_id, dt, title",
 		"limit": limit, "offset": offset})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/query", bytes.NewReader(body))
 	if err != nil {
