@@ -52,6 +52,7 @@ func StartEmbedded(dir, addr string, log *slog.Logger) (*Embedded, error) {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		_ = handler.Close()
 		return nil, fmt.Errorf("embedded s3: listen %s: %w", addr, err)
 	}
 	e := &Embedded{Endpoint: "http://" + ln.Addr().String(), srv: &http.Server{Handler: handler}, parts: handler}
