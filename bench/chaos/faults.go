@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -43,6 +44,7 @@ type fault struct {
 	caughtUp  time.Duration // from the repair to the lanes' lag back under the threshold (lagLimit)
 	recovered bool
 	skipped   string // why the fault could not be injected on this machine
+	notAimed  string // why a fault aimed at a batch run found none to hit
 	err       error
 }
 
@@ -153,6 +155,10 @@ func (c *chaos) inject(kind string) fault {
 		p.Up()
 	}
 	f.held = time.Since(f.at)
+	if errors.Is(f.err, errNotAimed) {
+		f.notAimed, f.err = f.err.Error(), nil
+		return f
+	}
 	if f.err != nil {
 		return f
 	}

@@ -36,6 +36,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -191,18 +192,42 @@ func run(o *options, cfg *config.Config, dir string) int {
 	start := time.Now()
 	var faults []fault
 	plan := c.schedule(max(1000, o.minFaults))
+	// A fault aimed at a batch run that found none at its point injected
+	// nothing: it is not counted, and another is drawn (the same kind again
+	// while that kind has no fault yet). A kind that misses its aim
+	// maxNotAimed times in a row counts as a failed fault: runs that never
+	// get there are a finding of their own.
+	const maxNotAimed = 3
+	notAimed, missed := map[string]int{}, map[string]int{} // in all; in a row
+	injected := 0
+	hit := map[string]bool{}
 	// Every kind at least once, however short -duration is, and at least
 	// -min-faults.
-	more := func(i int) bool {
-		return (time.Since(start) < o.duration || i < max(len(kinds), o.minFaults)) && ctx.Err() == nil
+	more := func() bool {
+		return (time.Since(start) < o.duration || injected < max(len(kinds), o.minFaults) || len(hit) < len(kinds)) && ctx.Err() == nil
 	}
-	for i := 0; more(i); i++ {
+	for i := 0; i < len(plan) && more(); i++ {
 		time.Sleep(c.between(o.faultEvery/2, o.faultEvery*3/2))
-		if !more(i) {
+		if !more() {
 			break
 		}
-		logf("fault %d: %s", i+1, plan[i])
+		logf("fault %d: %s", injected+1, plan[i])
 		f := c.inject(plan[i])
+		if f.notAimed != "" {
+			notAimed[f.kind]++
+			if missed[f.kind]++; missed[f.kind] < maxNotAimed {
+				logf("  not aimed: %s; drawing another", f.notAimed)
+				if !hit[f.kind] {
+					plan = slices.Insert(plan, i+1, f.kind)
+				}
+				continue
+			}
+			f.err = fmt.Errorf("%s (missed %d times in a row)", f.notAimed, maxNotAimed)
+			f.notAimed = ""
+		}
+		missed[f.kind] = 0
+		injected++
+		hit[f.kind] = true
 		if f.skipped != "" {
 			logf("  skipped: %s", f.skipped)
 			faults = append(faults, f)
@@ -232,7 +257,7 @@ func run(o *options, cfg *config.Config, dir string) int {
 	if err != nil {
 		logf("the end-of-run read failed: %v", err)
 	}
-	bad := report(o, faults, ld, l, findings, extra, posted, time.Since(start), interrupted)
+	bad := report(o, faults, notAimed, ld, l, findings, extra, posted, time.Since(start), interrupted)
 	if bad || err != nil {
 		logf("the instances' logs are in %s", dir)
 		o.keep = true

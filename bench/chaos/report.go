@@ -16,8 +16,9 @@ import (
 // -duration (every kind gets a fault, and a killed broker may take minutes
 // to rejoin): posted is how long pins were posted, took the whole run.
 // interrupted says the soak was stopped early: its verdict covers the
-// faults injected until then.
-func report(o *options, faults []fault, ld *loader, l *ledger.Ledger, findings []ledger.Finding, extra int, posted, took time.Duration, interrupted bool) bool {
+// faults injected until then. notAimed counts, by kind, the faults aimed
+// at a batch run that found none and were drawn again (not in faults).
+func report(o *options, faults []fault, notAimed map[string]int, ld *loader, l *ledger.Ledger, findings []ledger.Finding, extra int, posted, took time.Duration, interrupted bool) bool {
 	fmt.Printf("chaos soak: seed %d, -duration %s; pins posted for %s at %.0f pins/s, %d faults (took %s with the final check)\n",
 		o.seed, o.duration, posted.Round(time.Second), o.rate, len(faults), took.Round(time.Second))
 	if interrupted {
@@ -25,7 +26,7 @@ func report(o *options, faults []fault, ld *loader, l *ledger.Ledger, findings [
 	}
 	fmt.Println()
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
-	fmt.Fprintln(w, "fault\tcount\tfailed\tworst held\tworst ready after\tworst caught up after\tnot caught up\t")
+	fmt.Fprintln(w, "fault\tcount\tfailed\tworst held\tworst ready after\tworst caught up after\tnot caught up\tnot aimed, redrawn\t")
 	skipped := map[string]string{}
 	for _, k := range kinds {
 		var n, failed, stuck int
@@ -47,8 +48,8 @@ func report(o *options, faults []fault, ld *loader, l *ledger.Ledger, findings [
 			}
 			held, ready, caught = max(held, f.held), max(ready, f.ready), max(caught, f.caughtUp)
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\t%d\t\n", k, n, failed, held.Round(100*time.Millisecond),
-			ready.Round(100*time.Millisecond), caught.Round(100*time.Millisecond), stuck)
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\t%d\t%d\t\n", k, n, failed, held.Round(100*time.Millisecond),
+			ready.Round(100*time.Millisecond), caught.Round(100*time.Millisecond), stuck, notAimed[k])
 	}
 	_ = w.Flush()
 	for _, k := range kinds {
@@ -67,6 +68,18 @@ func report(o *options, faults []fault, ld *loader, l *ledger.Ledger, findings [
 	// A fault that could not be repaired or not recovered from is a
 	// stuck recovery: the run fails on it as on a lost pin.
 	bad := len(findings) < 5
+	for _, k := range kinds {
+		n := 0
+		for _, f := range faults {
+			if f.kind == k {
+				n++
+			}
+		}
+		if n == 0 && !interrupted {
+			fmt.Printf("%s: no fault of this kind was injected\n", k)
+			bad = true
+		}
+	}
 	for _, f := range faults {
 		bad = bad || (f.skipped == "" && (f.err != nil || !f.recovered))
 	}

@@ -19,6 +19,10 @@ import (
 	"pinpipe/internal/instance"
 )
 
+// errNotAimed says a fault aimed at a batch run found no run at the point
+// it aims at: nothing was injected, so the soak draws another fault.
+var errNotAimed = errors.New("not aimed")
+
 // The points of a batch run a fault is aimed at, as the instance logs them.
 const (
 	runStarted = "while reading the raw zone" // "batch: run started"
@@ -30,7 +34,8 @@ var runPhaseLog = map[string]string{runStarted: "batch: run started", runWriting
 // awaitRun starts a run of today on p and returns its id once p's log says
 // the run reached phase. A run that ends before it (say, the landing was
 // behind) and a day another run holds (409) are tried again, for up to
-// three minutes. Returns an error when no run reached phase in that time.
+// three minutes. Returns an error wrapping errNotAimed when no run reached
+// phase in that time.
 func (c *chaos) awaitRun(p *instance.Process, phase string) (string, error) {
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -51,7 +56,7 @@ func (c *chaos) awaitRun(p *instance.Process, phase string) (string, error) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	return "", fmt.Errorf("no batch run on %s was %s within 3 minutes", p.Name(), phase)
+	return "", fmt.Errorf("%w: no batch run on %s was %s within 3 minutes", errNotAimed, p.Name(), phase)
 }
 
 // cassandraInRun stops Cassandra (SIGKILL) once a run on a random instance
