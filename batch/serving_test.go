@@ -61,7 +61,7 @@ func pinIDs(pins []pin.Cleaned) []string {
 func eachServing(t *testing.T, test func(t *testing.T, open func(*testing.T) batch.ServingStore)) {
 	backends := map[string]func(ctx context.Context, t *testing.T) (batch.ServingStore, error){
 		"standin": func(ctx context.Context, t *testing.T) (batch.ServingStore, error) {
-			return standin.Open(ctx, t.TempDir(), nil)
+			return standin.Open(ctx, t.TempDir(), 0, nil)
 		},
 	}
 	if hosts, _ := testenv.Cassandra(t); hosts != nil {

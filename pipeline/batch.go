@@ -111,7 +111,9 @@ func (p *Pipeline) openBatch(ctx context.Context, cron string, flush *consume.Fl
 	var store batch.ServingStore
 	embedded := len(cfg.CassandraHosts) == 0
 	if embedded {
-		s, err := standin.Open(ctx, filepath.Join(cfg.DataDir, "cassandra"), m.ServingWrite)
+		// The stand-in's DuckDB writes after the job's curated phase has
+		// let go of most of its memory; half the run's budget bounds it.
+		s, err := standin.Open(ctx, filepath.Join(cfg.DataDir, "cassandra"), cfg.BatchMemory/2, m.ServingWrite)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -152,7 +152,7 @@ func TestStoresMatchTheContract(t *testing.T) {
 			return
 		}
 		dir := t.TempDir()
-		s, err := standin.Open(ctx, dir, nil)
+		s, err := standin.Open(ctx, dir, 0, nil)
 		testenv.Must(t, err)
 		testenv.Must(t, s.Close())
 		for _, table := range []string{"pins", "pins_by_category"} {

@@ -189,7 +189,7 @@ func nextSecond(t testing.TB) {
 func TestPinsLiveIsThePinsTheBatchJobWouldServe(t *testing.T) {
 	st := newStack(t, nil)
 	ctx := context.Background()
-	serving, err := standin.Open(ctx, t.TempDir(), nil)
+	serving, err := standin.Open(ctx, t.TempDir(), 0, nil)
 	testenv.Must(t, err)
 	t.Cleanup(func() { serving.Close() })
 	job := &batch.Job{Lake: st.lake, Store: serving, Log: testenv.Log(t)}

@@ -52,7 +52,7 @@ func TestAnUnreachableStoreIs503WhateverTheBackend(t *testing.T) {
 	// closedStandIn serves the pin and run routes from a batch service
 	// whose embedded serving store is closed.
 	closedStandIn := func(t *testing.T) server.Options {
-		s, err := standin.Open(ctx, t.TempDir(), nil)
+		s, err := standin.Open(ctx, t.TempDir(), 0, nil)
 		testenv.Must(t, err)
 		testenv.Must(t, s.Close())
 		svc := batch.NewService(batch.ServiceOptions{Job: &batch.Job{Store: s, Log: log}, Log: log})

@@ -42,6 +42,13 @@ const standInChunk = 20_000
 // from pin.Schema, and the statements that add a contract column a file
 // made by an earlier version lacks. Only nullable columns can be added to
 // rows already stored.
+//
+// pins and pins_by_category declare no primary key: DuckDB keeps a key's
+// index (an ART) in memory whole, so a key over every pin would grow the
+// process with the store, past any memory limit. Their keys are kept by
+// the one statement sequence that writes them (ReplaceDayFrom), whose
+// joins DuckDB spills under its limit. dropKeys rebuilds the tables of a
+// file made by an earlier version without their keys.
 func standInSchema() string {
 	var cols, add []string
 	for _, c := range pin.Schema {
@@ -53,9 +60,9 @@ func standInSchema() string {
 		}
 	}
 	list := strings.Join(cols, ", ")
-	return `CREATE TABLE IF NOT EXISTS pins (` + list + `, dt DATE, PRIMARY KEY (unique_id));
+	return `CREATE TABLE IF NOT EXISTS pins (` + list + `, dt DATE); -- key: unique_id
 -- follower_count is -1 when the pin has none, as in Cassandra (see ServingStore).
-CREATE TABLE IF NOT EXISTS pins_by_category (` + list + `, dt DATE, PRIMARY KEY (category, dt, follower_count, unique_id));
+CREATE TABLE IF NOT EXISTS pins_by_category (` + list + `, dt DATE); -- key: category, dt, follower_count, unique_id
 CREATE TABLE IF NOT EXISTS batch_runs (
 	id VARCHAR PRIMARY KEY, dt DATE, trigger VARCHAR, status VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
 	rows_in BIGINT, rows_out BIGINT, rows_rejected BIGINT, error VARCHAR, complete BOOLEAN);
@@ -63,39 +70,71 @@ ALTER TABLE batch_runs ADD COLUMN IF NOT EXISTS complete BOOLEAN;
 ` + strings.Join(add, "\n")
 }
 
-// standInUpsert is the upsert of the staged day into pins: every column
-// replaced, where the staged version is newer (pin.NewerSQL).
-var standInUpsert = func() string {
-	var set []string
-	for _, c := range pin.Schema {
-		if c.Name != "unique_id" {
-			set = append(set, c.Name+" = excluded."+c.Name)
+// dropKeys rebuilds, in one transaction, each of pins and pins_by_category
+// that still declares a primary key (a file made by an earlier version),
+// with the same rows and columns and no key.
+func dropKeys(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	for _, table := range []string{"pins", "pins_by_category"} {
+		var keyed bool
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM duckdb_constraints()
+WHERE schema_name = 'main' AND table_name = ? AND constraint_type = 'PRIMARY KEY'`, table).Scan(&keyed); err != nil {
+			return err
+		}
+		if !keyed {
+			continue
+		}
+		for _, q := range []string{
+			`CREATE TABLE ` + table + `_unkeyed AS SELECT * FROM ` + table,
+			`DROP TABLE ` + table,
+			`ALTER TABLE ` + table + `_unkeyed RENAME TO ` + table,
+		} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
 		}
 	}
-	cols := pin.ColumnList("", pin.Schema) + ", dt"
-	return `INSERT INTO pins (` + cols + `) SELECT ` + cols + ` FROM serving_stage
-ON CONFLICT (unique_id) DO UPDATE SET ` + strings.Join(set, ", ") + `, dt = excluded.dt
-WHERE ` + pin.NewerSQL("excluded", "pins")
-}()
+	return tx.Commit()
+}
 
-// standInByCategory fills the day's pins_by_category rows from the staged
-// day, a missing follower_count as -1.
-var standInByCategory = func() string {
+// standInReplace are the statements that write the staged day, in one
+// transaction: the day's pins_by_category rows deleted and inserted again;
+// in pins, each stored pin the staged one is newer than (pin.NewerSQL)
+// deleted, then each staged pin with no stored row inserted. The contract
+// rules out two staged pins with the same unique_id, so pins keeps one row
+// per unique_id: the newest version.
+var standInReplace = func() []string {
 	cols := pin.ColumnList("", pin.Schema) + ", dt"
-	return `INSERT INTO pins_by_category (` + cols + `) SELECT ` +
-		strings.Replace(cols, "follower_count", "coalesce(follower_count, -1)", 1) + ` FROM serving_stage`
+	return []string{
+		`DELETE FROM pins_by_category WHERE dt = CAST(? AS DATE)`,
+		`INSERT INTO pins_by_category (` + cols + `) SELECT ` +
+			strings.Replace(cols, "follower_count", "coalesce(follower_count, -1)", 1) + ` FROM serving_stage`,
+		`DELETE FROM pins USING serving_stage s WHERE pins.unique_id = s.unique_id AND ` + pin.NewerSQL("s", "pins"),
+		`INSERT INTO pins (` + cols + `) SELECT ` + cols + ` FROM serving_stage s
+WHERE NOT EXISTS (SELECT 1 FROM pins p WHERE p.unique_id = s.unique_id)`,
+	}
 }()
 
 // Open opens (creating when missing) the stand-in's database file
-// serving.duckdb under dir. write, when not nil, observes the duration of
-// each write. Returns an error saying so when another process holds the
-// file.
-func Open(ctx context.Context, dir string, write prometheus.Observer) (*Store, error) {
+// serving.duckdb under dir. memory, when above 0, is DuckDB's memory limit
+// in bytes: a day's staging and upsert beyond it spill to serving.duckdb.tmp
+// under dir instead of growing the process (the batch run gives it half of
+// PINPIPE_BATCH_MEMORY). write, when not nil, observes the duration of each
+// write. Returns an error saying so when another process holds the file.
+func Open(ctx context.Context, dir string, memory int64, write prometheus.Observer) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cassandra stand-in: %w", err)
 	}
 	path := filepath.Join(dir, "serving.duckdb")
-	db, err := sql.Open("duckdb", path)
+	dsn := path
+	if memory > 0 {
+		dsn += fmt.Sprintf("?memory_limit=%dMiB", max(memory>>20, 1))
+	}
+	db, err := sql.Open("duckdb", dsn)
 	if err == nil {
 		err = db.PingContext(ctx)
 	}
@@ -112,6 +151,10 @@ func Open(ctx context.Context, dir string, write prometheus.Observer) (*Store, e
 		_ = db.Close()
 		return nil, fmt.Errorf("cassandra stand-in: create tables in %s: %w", path, err)
 	}
+	if err := dropKeys(ctx, db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("cassandra stand-in: rebuild the tables of %s without their keys: %w", path, err)
+	}
 	if write == nil {
 		write = prometheus.ObserverFunc(func(float64) {})
 	}
@@ -123,10 +166,8 @@ func (s *Store) Path() string { return s.path }
 
 // ReplaceDay implements batch.ServingStore in one transaction: the pins are
 // staged with DuckDB's appender, then the day's pins_by_category rows are
-// deleted and re-inserted and pins is upserted, keeping later versions
-// (pin.NewerSQL).
-// DuckDB's upsert refuses to update one key twice in a statement, which the
-// contract's "no two pins with the same unique_id" rules out.
+// deleted and re-inserted and pins keeps the newer versions
+// (standInReplace).
 func (s *Store) ReplaceDay(ctx context.Context, dt string, pins []pin.Cleaned, progress func(done int)) error {
 	return s.ReplaceDayFrom(ctx, dt, nil, whole(pins), progress)
 }
@@ -162,16 +203,13 @@ func (s *Store) ReplaceDayFrom(ctx context.Context, dt string, _ []string, next 
 		return fmt.Errorf("cassandra stand-in: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	for _, q := range []struct {
-		sql  string
-		args []any
-	}{
-		{`DELETE FROM pins_by_category WHERE dt = CAST(? AS DATE)`, []any{dt}},
-		{standInByCategory, nil},
-		{standInUpsert, nil},
-	} {
-		if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
-			return fmt.Errorf("cassandra stand-in: replace %s: %w", dt, err)
+	for i, q := range standInReplace {
+		var args []any
+		if i == 0 {
+			args = []any{dt}
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("cassandra stand-in: replace %s (step %d of %d): %w", dt, i+1, len(standInReplace), err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

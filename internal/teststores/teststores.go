@@ -33,7 +33,7 @@ func Serving(t testing.TB) batch.ServingStore {
 	if hosts, ks := testenv.Cassandra(t); hosts != nil {
 		s, err = cassandra.Open(ctx, cassandra.Options{Hosts: hosts, Keyspace: ks, Log: testenv.Log(t)})
 	} else {
-		s, err = standin.Open(ctx, t.TempDir(), nil)
+		s, err = standin.Open(ctx, t.TempDir(), 256<<20, nil)
 	}
 	testenv.Must(t, err)
 	t.Cleanup(func() { _ = s.Close() })
