@@ -140,7 +140,7 @@ func (s *DuckDB) write(ctx context.Context, pins []pin.Cleaned, rejected []Rejec
 	}
 	defer tx.Rollback()
 	if len(pins) > 0 {
-		if _, err := tx.ExecContext(ctx, `CREATE OR REPLACE TEMPORARY TABLE stream_delta AS `+deltaSelect); err != nil {
+		if _, err := tx.ExecContext(ctx, `CREATE OR REPLACE TEMPORARY TABLE stream_delta AS `+duckDeltaSelect); err != nil {
 			return fmt.Errorf("merge: %w", err)
 		}
 		for _, q := range duckMergeStatements {
@@ -159,6 +159,20 @@ func (s *DuckDB) write(ctx context.Context, pins []pin.Cleaned, rejected []Rejec
 	}
 	return nil
 }
+
+// duckDeltaSelect is deltaSelect for a pins table without an index: the
+// stored versions of the batch's pins are found first by a semi join,
+// which hashes the batch and streams pins past it, and only they are
+// joined to the batch. A join straight to pins hashes the whole table on
+// every micro-batch, a cost that grows with the pins stored.
+var duckDeltaSelect = `WITH p AS (
+    SELECT unique_id, category, ingested_at, kafka_partition, kafka_offset FROM pinterest.pins
+    WHERE unique_id IN (SELECT unique_id FROM stream_batch)
+)
+SELECT b.unique_id, b.category, date_trunc('minute', b.ingested_at) AS minute,
+       p.category AS old_category, date_trunc('minute', p.ingested_at) AS old_minute
+FROM stream_batch b LEFT JOIN p ON p.unique_id = b.unique_id
+WHERE p.unique_id IS NULL OR ` + pin.NewerSQL("b", "p")
 
 // duckMergeStatements follow the statement that fills stream_delta: the
 // same changes as mergeStatements, without ON CONFLICT, which needs a

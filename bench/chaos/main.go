@@ -216,7 +216,7 @@ func run(o *options, cfg *config.Config, dir string) int {
 		if f.notAimed != "" {
 			notAimed[f.kind]++
 			if missed[f.kind]++; missed[f.kind] < maxNotAimed {
-				logf("  not aimed: %s; drawing another", f.notAimed)
+				logf("  %s; drawing another", f.notAimed)
 				if !hit[f.kind] {
 					plan = slices.Insert(plan, i+1, f.kind)
 				}
