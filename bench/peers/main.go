@@ -102,7 +102,14 @@ func main() {
 	env.run = time.Now().UTC().Format("20060102t150405")
 
 	var res results
-	defer func() { res.print(os.Stdout, env) }()
+	// The table is printed whatever happened; a part that failed makes
+	// the run exit 1 after it.
+	defer func() {
+		res.print(os.Stdout, env)
+		if len(res.failed) > 0 {
+			os.Exit(1)
+		}
+	}()
 	for _, part := range strings.Split(o.parts, ",") {
 		start := time.Now()
 		switch strings.TrimSpace(part) {

@@ -188,7 +188,7 @@ func freshness(ctx context.Context, e *env, conn *pgx.Conn, topic, table string,
 				}
 			}
 			mu.Unlock()
-			if err := w.WriteMessages(ctx, msgs...); err != nil {
+			if err := produce(ctx, w, msgs); err != nil {
 				prodErr <- fmt.Errorf("produce: %w", err)
 				return
 			}
@@ -314,4 +314,21 @@ func waitLog(ctx context.Context, p *proc, marker string, timeout time.Duration)
 		}
 	}
 	return fmt.Errorf("%s was not ready within %s%s", p.name, timeout, p.tail())
+}
+
+// produce writes msgs, trying again for up to 30 s: a partition's new
+// leader may answer "unknown topic or partition" for a moment after every
+// broker's metadata already lists the topic (broker.EnsureTopic waited for
+// that). A batch written twice only repeats pins, whose first sighting is
+// what counts.
+func produce(ctx context.Context, w *kafka.Writer, msgs []kafka.Message) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := w.WriteMessages(ctx, msgs...)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		log.Printf("stream: produce: %v; trying again", err)
+		time.Sleep(200 * time.Millisecond)
+	}
 }
