@@ -102,15 +102,14 @@ WHERE schema_name = 'main' AND table_name = ? AND constraint_type = 'PRIMARY KEY
 }
 
 // standInReplace are the statements that write the staged day, in one
-// transaction: the day's pins_by_category rows deleted and inserted again;
-// in pins, each stored pin the staged one is newer than (pin.NewerSQL)
+// transaction after the day's pins_by_category rows are deleted: those
+// rows inserted again; in pins, each stored pin the staged one is newer than (pin.NewerSQL)
 // deleted, then each staged pin with no stored row inserted. The contract
 // rules out two staged pins with the same unique_id, so pins keeps one row
 // per unique_id: the newest version.
 var standInReplace = func() []string {
 	cols := pin.ColumnList("", pin.Schema) + ", dt"
 	return []string{
-		`DELETE FROM pins_by_category WHERE dt = CAST(? AS DATE)`,
 		`INSERT INTO pins_by_category (` + cols + `) SELECT ` +
 			strings.Replace(cols, "follower_count", "coalesce(follower_count, -1)", 1) + ` FROM serving_stage`,
 		`DELETE FROM pins USING serving_stage s WHERE pins.unique_id = s.unique_id AND ` + pin.NewerSQL("s", "pins"),
@@ -203,12 +202,11 @@ func (s *Store) ReplaceDayFrom(ctx context.Context, dt string, _ []string, next 
 		return fmt.Errorf("cassandra stand-in: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, `DELETE FROM pins_by_category WHERE dt = CAST(? AS DATE)`, dt); err != nil {
+		return fmt.Errorf("cassandra stand-in: replace %s: %w", dt, err)
+	}
 	for i, q := range standInReplace {
-		var args []any
-		if i == 0 {
-			args = []any{dt}
-		}
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("cassandra stand-in: replace %s (step %d of %d): %w", dt, i+1, len(standInReplace), err)
 		}
 	}
