@@ -165,14 +165,11 @@ func (s *DuckDB) write(ctx context.Context, pins []pin.Cleaned, rejected []Rejec
 // which hashes the batch and streams pins past it, and only they are
 // joined to the batch. A join straight to pins hashes the whole table on
 // every micro-batch, a cost that grows with the pins stored.
-var duckDeltaSelect = `WITH p AS (
+var duckDeltaSelect = `WITH stored AS (
     SELECT unique_id, category, ingested_at, kafka_partition, kafka_offset FROM pinterest.pins
     WHERE unique_id IN (SELECT unique_id FROM stream_batch)
 )
-SELECT b.unique_id, b.category, date_trunc('minute', b.ingested_at) AS minute,
-       p.category AS old_category, date_trunc('minute', p.ingested_at) AS old_minute
-FROM stream_batch b LEFT JOIN p ON p.unique_id = b.unique_id
-WHERE p.unique_id IS NULL OR ` + pin.NewerSQL("b", "p")
+` + deltaFrom("stored")
 
 // duckMergeStatements follow the statement that fills stream_delta: the
 // same changes as mergeStatements, without ON CONFLICT, which needs a

@@ -64,10 +64,16 @@ func values(c *pin.Cleaned) []any {
 // deltaSelect is the body of stream_delta: one row per batch row that will
 // change pins, with its unique_id, category and minute, and those of the row
 // it replaces (NULL for a new pin).
-var deltaSelect = `SELECT b.unique_id, b.category, date_trunc('minute', b.ingested_at) AS minute,
+var deltaSelect = deltaFrom("pinterest.pins")
+
+// deltaFrom returns deltaSelect with the stored pins read from stored (a
+// table or a CTE holding at least pins' key, category and lineage).
+func deltaFrom(stored string) string {
+	return `SELECT b.unique_id, b.category, date_trunc('minute', b.ingested_at) AS minute,
        p.category AS old_category, date_trunc('minute', p.ingested_at) AS old_minute
-FROM stream_batch b LEFT JOIN pinterest.pins p ON p.unique_id = b.unique_id
+FROM stream_batch b LEFT JOIN ` + stored + ` p ON p.unique_id = b.unique_id
 WHERE p.unique_id IS NULL OR ` + pin.NewerSQL("b", "p")
+}
 
 // applyDelta moves the aggregate table's counts by stream_delta: +1 under
 // each changing row's key, -1 under the key of the row it replaces.

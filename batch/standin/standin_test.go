@@ -28,7 +28,7 @@ func TestReplaceDayLargerThanTheMemoryLimit(t *testing.T) {
 		t.Fatalf("memory_limit is %q, want 64.0 MiB", got)
 	}
 
-	const n = 400_000 // about 130 MB as staged rows, twice the limit; a keyed pins table fails here // about 3× the limit as staged rows
+	const n = 400_000 // about 130 MB as staged rows, twice the limit; a keyed pins table fails here
 	gen := synth.New(11)
 	at := time.Date(2024, 1, 15, 12, 0, 0, 0, time.UTC)
 	pins := make([]pin.Cleaned, n)

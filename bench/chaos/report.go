@@ -28,6 +28,7 @@ func report(o *options, faults []fault, notAimed map[string]int, ld *loader, l *
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight|tabwriter.Debug)
 	fmt.Fprintln(w, "fault\tcount\tfailed\tworst held\tworst ready after\tworst caught up after\tnot caught up\tnot aimed, redrawn\t")
 	skipped := map[string]string{}
+	var none []string // kinds with no fault at all (not interrupted)
 	for _, k := range kinds {
 		var n, failed, stuck int
 		var held, ready, caught time.Duration
@@ -47,6 +48,9 @@ func report(o *options, faults []fault, notAimed map[string]int, ld *loader, l *
 				stuck++
 			}
 			held, ready, caught = max(held, f.held), max(ready, f.ready), max(caught, f.caughtUp)
+		}
+		if _, ok := skipped[k]; n == 0 && !ok && !interrupted {
+			none = append(none, k)
 		}
 		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\t%d\t%d\t\n", k, n, failed, held.Round(100*time.Millisecond),
 			ready.Round(100*time.Millisecond), caught.Round(100*time.Millisecond), stuck, notAimed[k])
@@ -68,17 +72,9 @@ func report(o *options, faults []fault, notAimed map[string]int, ld *loader, l *
 	// A fault that could not be repaired or not recovered from is a
 	// stuck recovery: the run fails on it as on a lost pin.
 	bad := len(findings) < 5
-	for _, k := range kinds {
-		n := 0
-		for _, f := range faults {
-			if f.kind == k {
-				n++
-			}
-		}
-		if n == 0 && !interrupted {
-			fmt.Printf("%s: no fault of this kind was injected\n", k)
-			bad = true
-		}
+	for _, k := range none {
+		fmt.Printf("%s: no fault of this kind was injected\n", k)
+		bad = true
 	}
 	for _, f := range faults {
 		bad = bad || (f.skipped == "" && (f.err != nil || !f.recovered))
