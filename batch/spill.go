@@ -15,8 +15,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"pinpipe/pin"
 )
 
@@ -95,19 +93,13 @@ func bucketOf(uniqueID string, n int) int {
 	return int(h % uint64(n))
 }
 
-// Spilled pins are MessagePack (vmihailenco/msgpack), not gob or JSON:
-// gob drops a pointer to a zero value (a downloaded of 0 would come back
-// NULL), and JSON's reflection-based decoding was 43 % of a spilled run's
-// CPU (1M pins, bench/batch). MessagePack keeps nil apart from a pointer to
-// zero, a nil slice apart from an empty one, and a time's instant, in a
-// few bytes a field; structs are encoded as arrays, in field order, since a
-// spill file is read by the process that wrote it. Rejected records keep
+// Spilled pins use their own codec (spillcodec.go). Rejected records keep
 // the raw bytes, which need not be UTF-8, and have no pointers: gob.
 
-// encoder is gob's or MessagePack's.
+// encoder is a spill codec's writer of chunks.
 type encoder interface{ Encode(any) error }
 
-// decoder is gob's or MessagePack's.
+// decoder is a spill codec's reader of chunks.
 type decoder interface{ Decode(any) error }
 
 // codec makes a spill file's encoder and decoder.
@@ -118,32 +110,11 @@ type codec struct {
 
 var (
 	pinCodec = codec{
-		func(w io.Writer) encoder {
-			e := msgpack.NewEncoder(w)
-			e.UseArrayEncodedStructs(true)
-			return e
-		},
-		func(r io.Reader) decoder { return pinDecoder{msgpack.NewDecoder(r)} },
+		func(w io.Writer) encoder { return &pinEncoder{w: w} },
+		func(r io.Reader) decoder { return newPinDecoder(r) },
 	}
 	gobCodec = codec{func(w io.Writer) encoder { return gob.NewEncoder(w) }, func(r io.Reader) decoder { return gob.NewDecoder(r) }}
 )
-
-// pinDecoder is MessagePack's decoder, giving a chunk of pins' times back
-// in UTC, as cleaning made them: MessagePack keeps the instant, and its
-// decoder returns it in the local zone.
-type pinDecoder struct{ *msgpack.Decoder }
-
-func (d pinDecoder) Decode(v any) error {
-	if err := d.Decoder.Decode(v); err != nil {
-		return err
-	}
-	if chunk, ok := v.(*[]pin.Cleaned); ok {
-		for i := range *chunk {
-			(*chunk)[i].IngestedAt = (*chunk)[i].IngestedAt.UTC()
-		}
-	}
-	return nil
-}
 
 // spillFile is a file of encoded chunks.
 type spillFile struct {
@@ -453,8 +424,8 @@ func (r *runReader) advance() (bool, error) {
 	}
 	r.chunk, r.at = nil, 0
 	for len(r.chunk) == 0 {
-		// A fresh slice each time: JSON decodes into the pointers and
-		// slices it finds, which earlier chunks' pins still share.
+		// A fresh slice each time: the merge may still hold pins of
+		// the chunk before.
 		var chunk []pin.Cleaned
 		err := r.dec.Decode(&chunk)
 		r.chunk = chunk

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"bytes"
+	"io"
 	"reflect"
 	"testing"
 	"time"
@@ -34,5 +35,43 @@ func TestSpilledPinsComeBackUnchanged(t *testing.T) {
 		if !reflect.DeepEqual(got[i], pins[i]) {
 			t.Fatalf("pin %d:\n got %#v\nwant %#v", i, got[i], pins[i])
 		}
+	}
+}
+
+// A spill file cut anywhere, or with a byte changed, gives an error or
+// other pins, never a panic or a huge allocation; cut between chunks, it
+// ends cleanly.
+func TestDamagedSpillFileIsAnError(t *testing.T) {
+	title := "t"
+	pins := []pin.Cleaned{
+		{IDIndex: 7, Title: &title, Category: "art", UniqueID: "a", Tags: []string{"x", "yz"}, IngestedAt: time.Unix(1700000000, 5).UTC()},
+		{IDIndex: 8, Category: "diy", UniqueID: "b", IngestedAt: time.Unix(1700000001, 0).UTC()},
+	}
+	var buf bytes.Buffer
+	if err := pinCodec.enc(&buf).Encode(pins); err != nil {
+		t.Fatal(err)
+	}
+	whole := buf.Bytes()
+	for cut := 1; cut < len(whole); cut++ {
+		var got []pin.Cleaned
+		if err := pinCodec.dec(bytes.NewReader(whole[:cut])).Decode(&got); err == nil {
+			t.Fatalf("cut at %d of %d: no error", cut, len(whole))
+		}
+	}
+	for i := range whole {
+		for _, b := range []byte{0x00, 0x7f, 0xff} {
+			damaged := bytes.Clone(whole)
+			damaged[i] = b
+			var got []pin.Cleaned
+			_ = pinCodec.dec(bytes.NewReader(damaged)).Decode(&got) // must not panic
+		}
+	}
+	var got []pin.Cleaned
+	dec := pinCodec.dec(bytes.NewReader(whole))
+	if err := dec.Decode(&got); err != nil || len(got) != 2 {
+		t.Fatalf("whole: %d pins, %v", len(got), err)
+	}
+	if err := dec.Decode(&got); err != io.EOF {
+		t.Fatalf("after the last chunk: %v, want io.EOF", err)
 	}
 }
