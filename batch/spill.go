@@ -10,10 +10,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"pinpipe/pin"
 )
@@ -25,8 +29,9 @@ import (
 //     cleaned pin is appended to one of n bucket files chosen by a hash of
 //     its unique_id, so every version of a pin lands in the same bucket;
 //     rejected records go to one more file, in the raw objects' order;
-//  2. each bucket in turn is loaded, deduplicated with pin.Newer and its
-//     winners sorted in the curated order into a run file;
+//  2. each bucket is loaded, deduplicated with pin.Newer and its winners
+//     sorted in the curated order into a run file, dedupeParallel buckets
+//     at a time;
 //  3. the run files are merged, each time the day's pins are needed (for
 //     the curated zone, then for the serving store), so only a chunk of
 //     each run is in memory at once.
@@ -35,6 +40,10 @@ import (
 // live in a directory of their own under Job.SpillDir, removed when the
 // run ends, whichever way; RemoveSpills removes what a crashed process
 // left.
+
+// dedupeParallel is how many buckets are deduplicated at once: the
+// development machine's two cores.
+const dedupeParallel = 2
 
 // spillChunk is how many pins are encoded as one value: large enough
 // that the per-value cost vanishes, small enough that a run file's
@@ -72,9 +81,10 @@ func spillBuckets(rawBytes, memory int64) int {
 	if need <= memory {
 		return 0
 	}
-	// A bucket gets a quarter of the budget: the rest is the readers'
-	// decoded objects, the writers' buffers and the collector's slack.
-	share := max(memory/4, 1)
+	// The buckets deduplicated at once share a quarter of the budget: the
+	// rest is the readers' decoded objects, the writers' buffers and the
+	// collector's slack.
+	share := max(memory/4/dedupeParallel, 1)
 	return int(min((need+share-1)/share, 4096))
 }
 
@@ -197,23 +207,37 @@ func (j *Job) spillDay(ctx context.Context, runID string, objs []RawObject, n in
 	if err := j.spillRead(ctx, objs, buckets, day, progress); err != nil {
 		return nil, err
 	}
-	cats := map[string]bool{}
+	// dedupeParallel buckets at a time, each into its own run file and
+	// category set.
+	day.runs = make([]string, n)
+	outs := make([]int64, n)
+	cats := make([]map[string]bool, n)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(dedupeParallel)
 	for i, b := range buckets {
-		run := filepath.Join(dir, fmt.Sprintf("run-%04d", i))
-		out, err := dedupeBucket(b, run, cats)
-		if err != nil {
-			return nil, fmt.Errorf("batch: deduplicate spilled bucket %d of %d: %w", i+1, n, err)
-		}
-		day.out += out
-		day.runs = append(day.runs, run)
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+		day.runs[i] = filepath.Join(dir, fmt.Sprintf("run-%04d", i))
+		cats[i] = map[string]bool{}
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			out, err := dedupeBucket(b, day.runs[i], cats[i])
+			if err != nil {
+				return fmt.Errorf("batch: deduplicate spilled bucket %d of %d: %w", i+1, n, err)
+			}
+			outs[i] = out
+			return nil
+		})
 	}
-	for c := range cats {
-		day.categories = append(day.categories, c)
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
-	slices.Sort(day.categories)
+	all := map[string]bool{}
+	for i := range buckets {
+		day.out += outs[i]
+		maps.Copy(all, cats[i])
+	}
+	day.categories = slices.Sorted(maps.Keys(all))
 	return day, nil
 }
 
@@ -470,6 +494,66 @@ func (m *mergedRuns) close() {
 	}
 }
 
+// prefetched is a chunk a prefetch goroutine read.
+type prefetched struct {
+	pins []pin.Cleaned
+	err  error
+}
+
+// prefetch calls next in a goroutine of its own, one chunk ahead of the
+// caller, so that reading the runs (decoding, merging) overlaps with what
+// the caller does with the chunk before (encoding Parquet). The returned
+// source ignores the buffer it is given and returns chunks of up to
+// spillChunk pins; a chunk stays valid until the next call, as with next.
+// Call stop when done, before closing what next reads: it waits for the
+// goroutine.
+func prefetch(next func([]pin.Cleaned) ([]pin.Cleaned, error)) (source func([]pin.Cleaned) ([]pin.Cleaned, error), stop func()) {
+	ch := make(chan prefetched, 1)
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		defer close(ch)
+		// Three buffers: the caller's chunk, the one in ch and the one
+		// being filled.
+		var bufs [3][]pin.Cleaned
+		for k := 0; ; k = (k + 1) % len(bufs) {
+			if bufs[k] == nil {
+				bufs[k] = make([]pin.Cleaned, 0, spillChunk)
+			}
+			pins, err := next(bufs[k])
+			select {
+			case ch <- prefetched{pins, err}:
+			case <-done:
+				return
+			}
+			if err != nil || len(pins) == 0 {
+				return
+			}
+		}
+	}()
+	var ended prefetched
+	source = func([]pin.Cleaned) ([]pin.Cleaned, error) {
+		if ended.err != nil {
+			return nil, ended.err
+		}
+		r, ok := <-ch
+		if !ok || (r.err == nil && len(r.pins) == 0) {
+			return nil, nil
+		}
+		if r.err != nil {
+			ended = r
+		}
+		return r.pins, r.err
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() { close(done) })
+		<-exited
+	}
+	return source, stop
+}
+
 type runHeap []*runReader
 
 func (h runHeap) Len() int { return len(h) }
@@ -508,7 +592,9 @@ func (j *Job) runSpilled(ctx context.Context, dt, runID string, objs []RawObject
 				return nil, fmt.Errorf("curated: %w", err)
 			}
 			defer m.close()
-			return writeCuratedFrom(ctx, j.Lake, dt, m.next, progress)
+			next, stop := prefetch(m.next)
+			defer stop()
+			return writeCuratedFrom(ctx, j.Lake, dt, next, progress)
 		},
 		serve: func(progress func(int)) error {
 			m, err := day.merge()

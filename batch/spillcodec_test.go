@@ -2,6 +2,7 @@ package batch
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"reflect"
 	"testing"
@@ -74,4 +75,69 @@ func TestDamagedSpillFileIsAnError(t *testing.T) {
 	if err := dec.Decode(&got); err != io.EOF {
 		t.Fatalf("after the last chunk: %v, want io.EOF", err)
 	}
+}
+
+// prefetch gives next's chunks in order, then its end; its error once
+// met; and stop returns whether or not the source was read to the end.
+func TestPrefetchKeepsOrderErrorsAndStops(t *testing.T) {
+	chunks := func(n int, fail error) func([]pin.Cleaned) ([]pin.Cleaned, error) {
+		i := 0
+		return func(buf []pin.Cleaned) ([]pin.Cleaned, error) {
+			if i == n {
+				return buf[:0], fail
+			}
+			i++
+			buf = buf[:0]
+			for k := range 3 {
+				buf = append(buf, pin.Cleaned{KafkaOffset: int64(i*10 + k)})
+			}
+			return buf, nil
+		}
+	}
+	next, stop := prefetch(chunks(50, nil))
+	want := int64(10)
+	for {
+		c, err := next(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c) == 0 {
+			break
+		}
+		for _, p := range c {
+			if p.KafkaOffset != want {
+				t.Fatalf("got offset %d, want %d", p.KafkaOffset, want)
+			}
+			want++
+			if want%10 == 3 {
+				want += 7
+			}
+		}
+	}
+	if want != 510 {
+		t.Fatalf("ended before offset %d, want 510", want)
+	}
+	if c, err := next(nil); len(c) != 0 || err != nil {
+		t.Fatalf("after the end: %d pins, %v", len(c), err)
+	}
+	stop()
+
+	boom := errors.New("boom")
+	next, stop = prefetch(chunks(2, boom))
+	var err error
+	for range 4 {
+		if _, err = next(nil); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, boom) {
+		t.Fatalf("got %v, want boom", err)
+	}
+	if _, err := next(nil); !errors.Is(err, boom) {
+		t.Fatalf("after the error: %v, want boom again", err)
+	}
+	stop()
+
+	_, stop = prefetch(chunks(1000, nil)) // never read
+	stop()
 }
