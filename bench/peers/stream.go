@@ -66,6 +66,10 @@ func benchStream(ctx context.Context, e *env, res *results) error {
 	}
 	log.Printf("stream: pinpipe's stream lane, %d pins/s", e.rate)
 	ppF, err := freshness(ctx, e, conn, ppTopic, "pinterest.pins", pp)
+	var ppD drained
+	if err == nil {
+		ppD, err = drainBacklog(ctx, e, conn, ppTopic, "pinterest.pins", pp)
+	}
 	pp.stop()
 	if err != nil {
 		return fmt.Errorf("pinpipe: %w", err)
@@ -100,6 +104,10 @@ func benchStream(ctx context.Context, e *env, res *results) error {
 	if err != nil {
 		return fmt.Errorf("spark: %w", err)
 	}
+	seedD, err := drainBacklog(ctx, e, conn, seedTopic, "seed.pins", seed)
+	if err != nil {
+		return fmt.Errorf("spark: %w", err)
+	}
 
 	for _, s := range []struct {
 		name string
@@ -112,7 +120,113 @@ func benchStream(ctx context.Context, e *env, res *results) error {
 	res.compare("stream", fmt.Sprintf("freshness p50 at %d pins/s", e.rate), "Spark Structured Streaming", "ms", ms(ppF.p50), ms(seedF.p50), true)
 	res.compare("stream", fmt.Sprintf("freshness p99 at %d pins/s", e.rate), "Spark Structured Streaming", "ms", ms(ppF.p99), ms(seedF.p99), true)
 	res.compare("stream", "CPU per pin (consumer process tree)", "Spark Structured Streaming", "µs", ppF.cpuPerPin, seedF.cpuPerPin, true)
+	if e.backlog > 0 {
+		for _, s := range []struct {
+			name string
+			d    drained
+		}{{"pinpipe", ppD}, {"Spark Structured Streaming", seedD}} {
+			res.record("stream", s.name, fmt.Sprintf("a backlog of %d pins", e.backlog),
+				"all visible %.1f s after the first was produced (produced in %.1f s): %.0f pins/s sustained; CPU %.1f µs/pin",
+				s.d.took.Seconds(), s.d.produced.Seconds(), s.d.rate, s.d.cpuPerPin)
+		}
+		res.compare("stream", fmt.Sprintf("sustained maximum, a backlog of %d (pins/s)", e.backlog), "Spark Structured Streaming", "pins/s", ppD.rate, seedD.rate, false)
+	}
 	return nil
+}
+
+// drained is what one backlog run measured.
+type drained struct {
+	took, produced time.Duration
+	rate           float64
+	cpuPerPin      float64
+}
+
+// drainBacklog measures a consumer's sustained maximum: it produces
+// e.backlog new pins to topic as fast as Kafka takes them (far faster than
+// either consumer writes Postgres), all with the Kafka timestamp of the
+// start, and waits until table holds every one of them (polled every
+// 100 ms). The rate is the backlog over the time from the first produce to
+// the last row visible. Zero e.backlog measures nothing.
+func drainBacklog(ctx context.Context, e *env, conn *pgx.Conn, topic, table string, consumer *proc) (drained, error) {
+	var d drained
+	if e.backlog <= 0 {
+		return d, nil
+	}
+	w := &kafka.Writer{
+		Addr: kafka.TCP(e.stack.brokers...), Topic: topic, Balancer: &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 5000, BatchBytes: 64 << 20,
+	}
+	defer w.Close()
+	gen := synth.New(uint64(len(topic)) + 7777)
+	ids := make(map[string]bool, e.backlog)
+	msgs := make([]kafka.Message, 0, e.backlog)
+	for len(msgs) < e.backlog {
+		p := gen.Next()
+		id := strings.ToLower(p["unique_id"].(string))
+		if ids[id] {
+			continue
+		}
+		ids[id] = true
+		v, _ := json.Marshal(p)
+		msgs = append(msgs, kafka.Message{Key: []byte(id), Value: v})
+	}
+	log.Printf("stream: %s drains a backlog of %d pins", consumer.name, e.backlog)
+	start := time.Now()
+	ts := start.Truncate(time.Millisecond)
+	for i := range msgs {
+		msgs[i].Time = ts
+	}
+	cpu0, _ := treeCPU(consumer.pid())
+	prodErr := make(chan error, 1)
+	var produced time.Duration
+	go func() {
+		for i := 0; i < len(msgs); i += 5000 {
+			if err := produce(ctx, w, msgs[i:min(i+5000, len(msgs))]); err != nil {
+				prodErr <- fmt.Errorf("produce: %w", err)
+				return
+			}
+		}
+		produced = time.Since(start)
+		prodErr <- nil
+	}()
+	deadline := start.Add(10 * time.Minute)
+	prodDone := false
+	for {
+		if consumer.exited() {
+			return d, fmt.Errorf("%s ended: %v%s", consumer.name, consumer.err, consumer.tail())
+		}
+		if !prodDone {
+			select {
+			case err := <-prodErr:
+				if err != nil {
+					return d, err
+				}
+				prodDone = true
+			default:
+			}
+		}
+		var n int
+		if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE ingested_at >= $1", table), ts).Scan(&n); err != nil {
+			return d, fmt.Errorf("poll %s: %w", table, err)
+		}
+		if prodDone && n >= len(msgs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return d, fmt.Errorf("only %d of a backlog of %d pins visible in %s after %s", n, len(msgs), table, time.Since(start).Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return d, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	d.took, d.produced = time.Since(start), produced
+	d.rate = float64(len(msgs)) / d.took.Seconds()
+	if cpu1, err := treeCPU(consumer.pid()); err == nil {
+		d.cpuPerPin = float64((cpu1 - cpu0).Microseconds()) / float64(len(msgs))
+	}
+	return d, nil
 }
 
 // fresh is what one freshness run measured.
