@@ -68,9 +68,11 @@ type Engine struct {
 	pool    *pool
 	gate    *gate
 	budgets budgets
+	plans   plans
 	scrub   func(string) string
 
 	seconds  prometheus.Histogram
+	planHits prometheus.Counter
 	outcomes *prometheus.CounterVec
 }
 
@@ -151,6 +153,10 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	e.seconds = f.NewHistogram(prometheus.HistogramOpts{
 		Name: "pinpipe_query_seconds", Help: "Time to run a SQL query and send its rows.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14),
+	})
+	e.planHits = f.NewCounter(prometheus.CounterOpts{
+		Name: "pinpipe_query_plan_cache_hits_total",
+		Help: "Queries whose statement the gate had allowed before under the same views, so they skipped its checks and the preparing that finds their column types.",
 	})
 	e.outcomes = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "pinpipe_query_total", Help: "SQL queries by outcome.",
@@ -268,19 +274,19 @@ func (e *Engine) exec(ctx context.Context, sqlText string, bd bounds, out Result
 		c.gen = snap.Gen
 	}
 	err = c.c.Raw(func(dc any) error {
-		truncated, err = e.run(ctx, qctx, dc.(*duckdb.Conn), st, bd, out)
+		truncated, err = e.run(ctx, qctx, dc.(*duckdb.Conn), c.gen, st, bd, out)
 		return err
 	})
 	return truncated, err
 }
 
-// run checks st, prepares and executes it on dc and streams up to bd.rows
-// rows to out.
-func (e *Engine) run(ctx, qctx context.Context, dc *duckdb.Conn, st statement, bd bounds, out Result) (bool, error) {
+// run checks st, prepares and executes it on dc, whose views are of
+// snapshot generation gen, and streams up to bd.rows rows to out.
+func (e *Engine) run(ctx, qctx context.Context, dc *duckdb.Conn, gen uint64, st statement, bd bounds, out Result) (bool, error) {
 	id, b := e.budgets.start(e.o.MaxValueBytes, bd.bytes, bd.bytesSetting)
 	defer e.budgets.end(id)
 	limit := bd.rows
-	stmt, names, err := e.prepare(qctx, dc, st, bd, id)
+	stmt, names, err := e.prepare(qctx, dc, gen, st, bd, id)
 	if err != nil {
 		return false, e.fail(ctx, qctx, bd, b, err)
 	}
@@ -334,10 +340,16 @@ func (e *Engine) run(ctx, qctx context.Context, dc *duckdb.Conn, st statement, b
 // id, its columns renamed by position and given back their own names here.
 // EXPLAIN runs as written, its explained statement checked; it answers a
 // plan, not rows. Nothing that is not a SELECT is run: such a statement is
-// prepared only to say what it is.
-func (e *Engine) prepare(ctx context.Context, dc *duckdb.Conn, st statement, bd bounds, id int64) (*duckdb.Stmt, []string, error) {
+// prepared only to say what it is. A statement allowed before under the
+// views' generation gen skips the gate and the first prepare (plans).
+func (e *Engine) prepare(ctx context.Context, dc *duckdb.Conn, gen uint64, st statement, bd bounds, id int64) (*duckdb.Stmt, []string, error) {
 	if st.Words[0] == "EXPLAIN" {
 		return e.prepareExplain(ctx, dc, st)
+	}
+	if pl, ok := e.plans.get(gen, st.Text); ok {
+		e.planHits.Inc()
+		w, err := prepareWrapped(dc, wrapSQL(st.Text, pl.types, bd.offset, bd.rows, id), len(pl.names))
+		return w, pl.names, err
 	}
 	if err := e.gate.check(ctx, st.Text); errors.Is(err, errNotSelect) {
 		return nil, nil, refuseNotSelect(dc, st.Text)
@@ -359,15 +371,26 @@ func (e *Engine) prepare(ctx context.Context, dc *duckdb.Conn, st statement, bd 
 	if err := e.gate.check(ctx, text, budgetFunc); err != nil {
 		return nil, nil, err
 	}
-	w, err := prepareOne(dc, text)
+	w, err := prepareWrapped(dc, text, len(names))
 	if err != nil {
 		return nil, nil, err
 	}
-	if n, err := w.ColumnCount(); err != nil || n != len(names) {
-		w.Close()
-		return nil, nil, fmt.Errorf("query: the wrapped statement has %d columns, the query %d (%v)", n, len(names), err)
-	}
+	e.plans.put(gen, st.Text, plan{names: names, types: types})
 	return w, names, nil
+}
+
+// prepareWrapped prepares a query's wrapper, text, which must answer as
+// many columns as the query's columns.
+func prepareWrapped(dc *duckdb.Conn, text string, columns int) (*duckdb.Stmt, error) {
+	w, err := prepareOne(dc, text)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := w.ColumnCount(); err != nil || n != columns {
+		w.Close()
+		return nil, fmt.Errorf("query: the wrapped statement has %d columns, the query %d (%v)", n, columns, err)
+	}
+	return w, nil
 }
 
 // prepareExplain prepares an EXPLAIN whose explained statement the gate
