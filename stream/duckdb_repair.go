@@ -84,7 +84,12 @@ func (s *DuckDB) closeDB(why error) error {
 // checkpoints, so the log a later crash leaves holds only later batches.
 // Returns the open database, or an error and nothing open.
 func (s *DuckDB) openChecked(ctx context.Context) (_ *sql.DB, err error) {
-	c, err := duckdb.NewConnector(s.path+"?threads=2&memory_limit=512MB", func(ex driver.ExecerContext) error {
+	// One thread: a micro-batch is a few small statements, which a second
+	// thread only schedules work for. CPU per 100-pin micro-batch with 0,
+	// 100,000 and 400,000 pins stored: 27.3, 38.1, 69.2 ms at two threads;
+	// 13.5, 29.7, 56.7 ms at one, whose wall time grows past two threads'
+	// only from 400,000 pins stored (45 vs 56 ms; BenchmarkSinkWriteSmallBatch).
+	c, err := duckdb.NewConnector(s.path+"?threads=1&memory_limit=512MB", func(ex driver.ExecerContext) error {
 		_, err := ex.ExecContext(context.Background(), "SET TimeZone = 'UTC'", nil)
 		return err
 	})
