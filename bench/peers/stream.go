@@ -192,18 +192,13 @@ func drainBacklog(ctx context.Context, e *env, conn *pgx.Conn, topic, table stri
 	deadline := start.Add(10 * time.Minute)
 	prodDone := false
 	for {
-		if consumer.exited() {
-			return d, fmt.Errorf("%s ended: %v%s", consumer.name, consumer.err, consumer.tail())
-		}
 		if !prodDone {
-			select {
-			case err := <-prodErr:
-				if err != nil {
-					return d, err
-				}
-				prodDone = true
-			default:
+			var err error
+			if prodDone, err = producing(consumer, prodErr); err != nil {
+				return d, err
 			}
+		} else if consumer.exited() {
+			return d, consumerEnded(consumer)
 		}
 		var n int
 		if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE ingested_at >= $1", table), ts).Scan(&n); err != nil {
@@ -314,19 +309,16 @@ func freshness(ctx context.Context, e *env, conn *pgx.Conn, topic, table string,
 	low := 0 // sent[:low] are all seen
 	produced := false
 	for {
-		if consumer.exited() {
-			return f, fmt.Errorf("%s ended: %v%s", consumer.name, consumer.err, consumer.tail())
-		}
 		if !produced {
-			select {
-			case err := <-prodErr:
-				if err != nil {
-					return f, err
-				}
-				produced = true
-				cpu1, _ = treeCPU(consumer.pid())
-			default:
+			var err error
+			if produced, err = producing(consumer, prodErr); err != nil {
+				return f, err
 			}
+			if produced {
+				cpu1, _ = treeCPU(consumer.pid())
+			}
+		} else if consumer.exited() {
+			return f, consumerEnded(consumer)
 		}
 		mu.Lock()
 		for low < len(sent) && seen[sent[low].id] {
@@ -387,6 +379,26 @@ func freshness(ctx context.Context, e *env, conn *pgx.Conn, topic, table string,
 		return f, fmt.Errorf("only %d of %d pins became visible in %s within a minute of the last", f.seen, f.sent, table)
 	}
 	return f, nil
+}
+
+// producing checks, without waiting, a measurement's two goroutines: the
+// consumer must still run, and the producer reports on prodErr when it is
+// done. Returns true once the producer is done, and the producer's error or
+// one saying the consumer ended.
+func producing(consumer *proc, prodErr <-chan error) (done bool, err error) {
+	if consumer.exited() {
+		return false, consumerEnded(consumer)
+	}
+	select {
+	case err := <-prodErr:
+		return err == nil, err
+	default:
+		return false, nil
+	}
+}
+
+func consumerEnded(consumer *proc) error {
+	return fmt.Errorf("%s ended: %v%s", consumer.name, consumer.err, consumer.tail())
 }
 
 // freshDatabase drops and creates database name on the Postgres at base and
