@@ -245,8 +245,12 @@ func (c *Store) addColumns(ctx context.Context) error {
 }
 
 // unavailable wraps a failed read as an EUNAVAILABLE error naming Cassandra.
-func (c *Store) unavailable(what string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+// A context error is passed on as it is only when ctx, the caller's, ended:
+// gocql also answers "context canceled" for a query in flight on a
+// connection that closed under it (a node going down), which is Cassandra
+// being unavailable, not the caller leaving.
+func (c *Store) unavailable(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		return err
 	}
 	return &pin.Error{Code: pin.EUNAVAILABLE, Message: fmt.Sprintf(
@@ -274,7 +278,7 @@ func (c *Store) Pin(ctx context.Context, uniqueID string) (pin.Cleaned, error) {
 	if errors.Is(err, gocql.ErrNotFound) {
 		return pin.Cleaned{}, pin.Errorf(pin.ENOTFOUND, "No pin with unique_id %q has been through a batch run.", uniqueID)
 	} else if err != nil {
-		return pin.Cleaned{}, c.unavailable("read pin", err)
+		return pin.Cleaned{}, c.unavailable(ctx, "read pin", err)
 	}
 	return p, nil
 }
@@ -289,13 +293,13 @@ func (c *Store) TopByCategory(ctx context.Context, category, dt string, n int) (
 		p, err := scanPin(scanner.Scan)
 		if err != nil {
 			_ = iter.Close()
-			return nil, c.unavailable("read top pins", err)
+			return nil, c.unavailable(ctx, "read top pins", err)
 		}
 		p.FollowerCount = batch.FollowersFromKey(*p.FollowerCount)
 		out = append(out, p)
 	}
 	if err := scanner.Err(); err != nil {
-		return nil, c.unavailable("read top pins", err)
+		return nil, c.unavailable(ctx, "read top pins", err)
 	}
 	return out, nil
 }
@@ -340,12 +344,12 @@ func (c *Store) Runs(ctx context.Context, limit int) ([]pin.Run, error) {
 		r, err := scanRunCQL(scanner.Scan)
 		if err != nil {
 			_ = iter.Close()
-			return nil, c.unavailable("read runs", err)
+			return nil, c.unavailable(ctx, "read runs", err)
 		}
 		out = append(out, r)
 	}
 	if err := scanner.Err(); err != nil {
-		return nil, c.unavailable("read runs", err)
+		return nil, c.unavailable(ctx, "read runs", err)
 	}
 	return out, nil
 }
@@ -357,7 +361,7 @@ func (c *Store) Run(ctx context.Context, id string) (pin.Run, error) {
 	if errors.Is(err, gocql.ErrNotFound) {
 		return pin.Run{}, pin.Errorf(pin.ENOTFOUND, "No batch run has id %q.", id)
 	} else if err != nil {
-		return pin.Run{}, c.unavailable("read run", err)
+		return pin.Run{}, c.unavailable(ctx, "read run", err)
 	}
 	return r, nil
 }

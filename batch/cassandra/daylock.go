@@ -22,7 +22,7 @@ func (c *Store) LockDay(ctx context.Context, dt, owner string) (unlock func(), e
 		dt, owner, int(batch.DayLockTTL.Seconds())).ScanCASContext(ctx, &heldDT, &holder)
 	if err != nil {
 		c.releaseUncertain(dt, owner)
-		return nil, c.unavailable("lock the day", err)
+		return nil, c.unavailable(ctx, "lock the day", err)
 	}
 	if !applied && c.unreleased(holder) {
 		// A run of this process holds it: its release failed (Cassandra
@@ -31,7 +31,7 @@ func (c *Store) LockDay(ctx context.Context, dt, owner string) (unlock func(), e
 			int(batch.DayLockTTL.Seconds()), owner, dt, holder).ScanCASContext(ctx, &holder)
 		if err != nil {
 			c.releaseUncertain(dt, owner)
-			return nil, c.unavailable("lock the day", err)
+			return nil, c.unavailable(ctx, "lock the day", err)
 		}
 		if applied {
 			c.mu.Lock()
@@ -111,7 +111,7 @@ func (c *Store) ClaimSlot(ctx context.Context, key, owner string, ttl time.Durat
 	applied, err := c.session.Query(`INSERT INTO `+c.ks+`.batch_locks (dt, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?`,
 		key, owner, int(ttl.Seconds())).ScanCASContext(ctx, &heldKey, &holder)
 	if err != nil {
-		return false, c.unavailable("claim the scheduled run", err)
+		return false, c.unavailable(ctx, "claim the scheduled run", err)
 	}
 	return applied, nil
 }
