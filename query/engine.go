@@ -164,7 +164,11 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 	return e, nil
 }
 
-// sandbox applies the engine's settings, last of all locking them.
+// sandbox applies the engine's settings, last of all locking them. They
+// run on whichever connection database/sql hands out, so each is GLOBAL:
+// a plain SET of a session-scoped option (TimeZone,
+// parquet_metadata_cache) would reach that one connection and not the
+// others queries run on.
 func (e *Engine) sandbox(ctx context.Context) error {
 	settings := []string{
 		"SET autoinstall_known_extensions = false",
@@ -172,10 +176,10 @@ func (e *Engine) sandbox(ctx context.Context) error {
 		"SET allow_community_extensions = false",
 		fmt.Sprintf("SET threads = %d", max(e.o.Threads, 1)),
 		// Copies never change under a name (the ETag is in it), so footers can be cached.
-		"SET parquet_metadata_cache = true",
+		"SET GLOBAL parquet_metadata_cache = true",
 		// Instants (the lake's timestamps are UTC-adjusted) show and
 		// cast in UTC, whatever the host's zone.
-		"SET TimeZone = 'UTC'",
+		"SET GLOBAL TimeZone = 'UTC'",
 	}
 	if e.o.MemoryLimit != "" {
 		settings = append(settings, "SET memory_limit = "+quoteString(e.o.MemoryLimit))
