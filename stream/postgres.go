@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,6 +94,15 @@ func (s *Postgres) ready(ctx context.Context) error {
 	return nil
 }
 
+// mergeScript is what a micro-batch runs once stream_batch is loaded: the
+// lookup settings, the lock, stream_delta and mergeStatements, sent as one
+// string. Without arguments pgx sends it over the simple protocol, which
+// runs every statement in one round trip; each round trip cost more of the
+// lane's CPU than its statement once micro-batches are small.
+var mergeScript = strings.Join(append([]string{
+	lookupByKey, mergeLock, `CREATE TEMPORARY TABLE stream_delta ON COMMIT DROP AS ` + deltaSelect,
+}, mergeStatements...), ";\n")
+
 // Write implements Sink: COPY into a temporary table, then the merge
 // statements, in one transaction.
 func (s *Postgres) Write(ctx context.Context, pins []pin.Cleaned, rejected []Rejected) error {
@@ -109,19 +119,8 @@ func (s *Postgres) Write(ctx context.Context, pins []pin.Cleaned, rejected []Rej
 			})); err != nil {
 				return fmt.Errorf("copy into stream_batch: %w", err)
 			}
-			if _, err := tx.Exec(ctx, lookupByKey); err != nil {
-				return fmt.Errorf("merge settings: %w", err)
-			}
-			if _, err := tx.Exec(ctx, mergeLock); err != nil {
-				return fmt.Errorf("merge lock: %w", err)
-			}
-			if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE stream_delta ON COMMIT DROP AS `+deltaSelect); err != nil {
+			if _, err := tx.Exec(ctx, mergeScript); err != nil {
 				return fmt.Errorf("merge: %w", err)
-			}
-			for _, q := range mergeStatements {
-				if _, err := tx.Exec(ctx, q); err != nil {
-					return fmt.Errorf("merge: %w", err)
-				}
 			}
 		}
 		if len(rejected) > 0 {
