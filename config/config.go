@@ -69,6 +69,7 @@ type Config struct {
 
 	StreamMaxRecords int
 	StreamInterval   time.Duration
+	StreamLinger     time.Duration // 0: micro-batches wait for StreamInterval
 
 	MaxBodyBytes  int64
 	MaxFieldBytes int // the most bytes one field of a POST /pins record may hold
@@ -222,6 +223,17 @@ var settings = []setting{
 	{"PINPIPE_LATE_GRACE", "10m", "how long after a UTC day ends its records may still arrive; the day is complete once the landing stored past its end plus this", durSetter(func(c *Config, d time.Duration) { c.LateGrace = d })},
 	{"PINPIPE_STREAM_MAX_RECORDS", "5000", "stream micro-batch size in records", intSetter(func(c *Config, n int) { c.StreamMaxRecords = n })},
 	{"PINPIPE_STREAM_INTERVAL", "100ms", "longest wait before a stream micro-batch is written", durSetter(func(c *Config, d time.Duration) { c.StreamInterval = d })},
+	{"PINPIPE_STREAM_LINGER", "5ms", "a stream micro-batch is also written once no record came for this long (0: off); Postgres only, the embedded stand-in waits for the interval", func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if v == "0" {
+			d, err = 0, nil
+		}
+		if err != nil || d < 0 {
+			return fmt.Errorf("want a duration such as 5ms, or 0 to turn it off, got %q", v)
+		}
+		c.StreamLinger = d
+		return nil
+	}},
 	{"PINPIPE_MAX_BODY_BYTES", "16777216", "largest POST /pins body in bytes", func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {

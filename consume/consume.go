@@ -54,7 +54,12 @@ type Options struct {
 	Group   string
 
 	MaxRecords int           // a batch closes at this many records …
-	MaxWait    time.Duration // … or this long after its first record
+	MaxWait    time.Duration // … or this long after its first record …
+	// … or, when Linger is positive, once no record came for Linger: a
+	// batch then holds what arrived together, not MaxWait's worth, and
+	// grows by itself while the previous one is being stored, since the
+	// reader keeps fetching meanwhile.
+	Linger time.Duration
 
 	// Flush, when set, closes open batches early: a batch being collected
 	// when Flush.Now is called closes with what it holds.
@@ -198,8 +203,8 @@ func consumePartition(ctx context.Context, o Options, log *slog.Logger, gen *kaf
 	}
 }
 
-// fetchBatch blocks for a first record, then collects more until MaxRecords
-// or MaxWait after the first. Returns ctx's error when ctx ends before the
+// fetchBatch blocks for a first record, then collects more until MaxRecords,
+// MaxWait after the first, or (Linger > 0) a pause of Linger. Returns ctx's error when ctx ends before the
 // first record; records already buffered by the reader are not lost, since a
 // timed-out fetch leaves them queued.
 func fetchBatch(ctx context.Context, r *kafka.Reader, o Options, partition int) (Batch, error) {
@@ -208,13 +213,27 @@ func fetchBatch(ctx context.Context, r *kafka.Reader, o Options, partition int) 
 	if err != nil {
 		return b, err
 	}
-	b.Messages = append(make([]kafka.Message, 0, min(o.MaxRecords, 4096)), first)
+	// A small start, grown by append: a kafka.Message is about 150 bytes,
+	// and room for thousands on every batch was most of the lane's
+	// garbage once micro-batches close on a pause (Linger) with a few
+	// records each.
+	b.Messages = append(make([]kafka.Message, 0, min(o.MaxRecords, 64)), first)
 	b.HighWaterMark = first.HighWaterMark
 	wctx, cancel := context.WithTimeout(ctx, o.MaxWait)
 	defer cancel()
 	if o.Flush != nil {
 		stop := context.AfterFunc(o.Flush.ctx(), cancel)
 		defer stop()
+	}
+	var pause *time.Timer
+	if o.Linger > 0 {
+		// One timer, pushed back at every record: a record racing the
+		// timer stays queued in the reader for the next batch.
+		var pauseCancel context.CancelFunc
+		wctx, pauseCancel = context.WithCancel(wctx)
+		defer pauseCancel()
+		pause = time.AfterFunc(o.Linger, pauseCancel)
+		defer pause.Stop()
 	}
 	for len(b.Messages) < o.MaxRecords {
 		m, err := r.FetchMessage(wctx)
@@ -226,6 +245,9 @@ func fetchBatch(ctx context.Context, r *kafka.Reader, o Options, partition int) 
 		}
 		b.Messages = append(b.Messages, m)
 		b.HighWaterMark = m.HighWaterMark
+		if pause != nil {
+			pause.Reset(o.Linger)
+		}
 	}
 	return b, nil
 }

@@ -215,6 +215,26 @@ func TestBatchClosesMaxWaitAfterItsFirstRecord(t *testing.T) {
 	}
 }
 
+func TestLingerClosesABatchWhenTheRecordsPause(t *testing.T) {
+	e := newEnv(t)
+	var rec recorder
+	// MaxWait outlasts the test: only a pause of Linger closes a batch.
+	o := e.options(1000, time.Hour)
+	o.Linger = 100 * time.Millisecond
+	e.start(o, rec.handler("a", nil))
+	e.awaitMembers(1)
+	// Records produced together are stored together, and each pause
+	// closes the batch it follows.
+	e.produce(0, 5)
+	rec.awaitStored(t, 5)
+	e.produce(0, 3)
+	rec.awaitStored(t, 8)
+	s := rec.stored()
+	if len(s) != 2 || !slices.Equal(s[0].offsets, []int64{0, 1, 2, 3, 4}) || !slices.Equal(s[1].offsets, []int64{5, 6, 7}) {
+		t.Fatalf("stored %+v, want offsets 0-4, then 5-7", s)
+	}
+}
+
 func TestFlushClosesOpenBatchesBeforeMaxWait(t *testing.T) {
 	e := newEnv(t)
 	var rec recorder

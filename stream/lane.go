@@ -29,7 +29,8 @@ type Options struct {
 	Topic      string
 	Group      string        // the lane's consumer group
 	MaxRecords int           // a micro-batch closes at this many records …
-	MaxWait    time.Duration // … or this long after its first
+	MaxWait    time.Duration // … or this long after its first …
+	Linger     time.Duration // … or once no record came for this long (0: never)
 	Sink       Sink
 	Registry   prometheus.Registerer
 	Log        *slog.Logger
@@ -109,6 +110,7 @@ func (l *Lane) Run(ctx context.Context) error {
 		Group:      l.o.Group,
 		MaxRecords: l.o.MaxRecords,
 		MaxWait:    l.o.MaxWait,
+		Linger:     l.o.Linger,
 		Lag:        l.lag,
 		Store:      retry.Forever,
 		Log:        l.o.Log,

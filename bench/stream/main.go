@@ -84,8 +84,8 @@ func main() {
 	if o.realKafka {
 		defer deleteTopics(cfg.KafkaBrokers, cfg.Topic, cfg.Topic+"-drain")
 	}
-	o.description = fmt.Sprintf("kafka %s, postgres %s, GOMAXPROCS=%d, micro-batches of %d records or %s",
-		kind(o.realKafka), kind(o.realPG), runtime.GOMAXPROCS(0), cfg.StreamMaxRecords, cfg.StreamInterval)
+	o.description = fmt.Sprintf("kafka %s, postgres %s, GOMAXPROCS=%d, micro-batches of %d records or %s (linger %s, Postgres only)",
+		kind(o.realKafka), kind(o.realPG), runtime.GOMAXPROCS(0), cfg.StreamMaxRecords, cfg.StreamInterval, cfg.StreamLinger)
 
 	if o.outage > 0 {
 		if !o.realPG {

@@ -78,6 +78,7 @@ func Env(c *config.Config) []string {
 	add("PINPIPE_LANDING_INTERVAL", c.LandingInterval.String())
 	add("PINPIPE_STREAM_MAX_RECORDS", strconv.Itoa(c.StreamMaxRecords))
 	add("PINPIPE_STREAM_INTERVAL", c.StreamInterval.String())
+	add("PINPIPE_STREAM_LINGER", c.StreamLinger.String())
 	add("PINPIPE_MIRROR_STALENESS", c.MirrorStaleness.String())
 	add("PINPIPE_TOPIC_PARTITIONS", strconv.Itoa(c.TopicPartitions))
 	add("PINPIPE_TOPIC_REPLICATION", strconv.Itoa(c.TopicReplication))
