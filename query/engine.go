@@ -10,7 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -74,6 +76,9 @@ type Engine struct {
 	seconds  prometheus.Histogram
 	planHits prometheus.Counter
 	outcomes *prometheus.CounterVec
+
+	layoutMu sync.Mutex
+	current  map[string]bool // raw file → has exactly the current columns; the newest snapshot's files
 }
 
 // conn is one DuckDB connection with its own views.
@@ -272,7 +277,11 @@ func (e *Engine) exec(ctx context.Context, sqlText string, bd bounds, out Result
 	}
 	defer snap.Release()
 	if c.gen != snap.Gen {
-		if _, err := c.c.ExecContext(qctx, viewsSQL(snap)); err != nil {
+		current, err := e.rawCurrent(qctx, c, snap)
+		if err != nil {
+			return false, e.fail(ctx, qctx, bd, nil, err)
+		}
+		if _, err := c.c.ExecContext(qctx, viewsSQL(snap, current)); err != nil {
 			return false, e.fail(ctx, qctx, bd, nil, err)
 		}
 		c.gen = snap.Gen
@@ -282,6 +291,54 @@ func (e *Engine) exec(ctx context.Context, sqlText string, bd bounds, out Result
 		return err
 	})
 	return truncated, err
+}
+
+// rawCurrent reports whether every raw file of snap has exactly the
+// columns the landing writes now, asking DuckDB on c for the columns of
+// the files no earlier snapshot had (a copy's name holds its ETag, so a
+// file's columns never change).
+func (e *Engine) rawCurrent(ctx context.Context, c *conn, snap *Snapshot) (bool, error) {
+	e.layoutMu.Lock()
+	var unknown []string
+	for _, f := range snap.Raw {
+		if _, ok := e.current[f]; !ok {
+			unknown = append(unknown, f)
+		}
+	}
+	e.layoutMu.Unlock()
+	found := map[string]bool{}
+	if len(unknown) > 0 {
+		rows, err := c.c.QueryContext(ctx, rawLayoutSQL(unknown))
+		if err != nil {
+			return false, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var file string
+			var names []any
+			if err := rows.Scan(&file, &names); err != nil {
+				return false, err
+			}
+			found[file] = slices.EqualFunc(names, rawFileNames, func(a any, b string) bool { return a == b })
+		}
+		if err := rows.Err(); err != nil {
+			return false, err
+		}
+	}
+	e.layoutMu.Lock()
+	defer e.layoutMu.Unlock()
+	next := make(map[string]bool, len(snap.Raw))
+	all := true
+	for _, f := range snap.Raw {
+		cur, ok := e.current[f]
+		if !ok {
+			cur = found[f] // a file DuckDB listed no columns of is not current
+		}
+		next[f] = cur
+		all = all && cur
+	}
+	e.current = next
+	return all && len(snap.Raw) > 0, nil
 }
 
 // run checks st, prepares and executes it on dc, whose views are of

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,6 +105,44 @@ func TestPinsRawReadsOldAndNewColumnNamesUnderBoth(t *testing.T) {
 		if got != w {
 			t.Errorf("pins_raw row %d: %s, want %s", i, got, w)
 		}
+	}
+}
+
+// TestPinsRawUnionsColumnNamesOnlyWhenAFileHasTheOldOnes checks which
+// pins_raw a snapshot gets: files that all have the current columns are
+// read as they are; one file with the old names brings back the union by
+// name, and the same rows.
+func TestPinsRawUnionsColumnNamesOnlyWhenAFileHasTheOldOnes(t *testing.T) {
+	st := newStack(t, nil)
+	d := pinsOf(t, 5, "2024-05-02", 3)
+	st.putRaw(d.dt, d.raw)
+	plan := func() string {
+		a := st.post("EXPLAIN SELECT count(*) FROM pins_raw", 0)
+		if a.Status != 200 {
+			t.Fatalf("EXPLAIN: status %d: %s", a.Status, a.Body)
+		}
+		return fmt.Sprint(a.Result.Rows)
+	}
+	if p := plan(); strings.Contains(p, "UNION") {
+		t.Errorf("pins_raw over current files only is a union:\n%s", p)
+	}
+	if n := st.counts("SELECT 'all', count(*) FROM pins_raw")["all"]; n != 3 {
+		t.Errorf("pins_raw has %d rows, want 3", n)
+	}
+
+	var buf bytes.Buffer
+	r := d.raw[0]
+	testenv.Must(t, parquet.Write(&buf, []oldRaw{{Topic: r.Topic, Partition: r.Partition, Offset: 100, Timestamp: r.Timestamp, Value: r.Value}}))
+	testenv.Must(t, st.lake.Put(context.Background(), layout.RawKey("2024-05-01", int(r.Partition), 100, 100), &buf))
+	testenv.Eventually(t, 30*time.Second, func() (bool, string) {
+		n := st.counts("SELECT 'all', count(*) FROM pins_raw")["all"]
+		return n == 4, fmt.Sprintf("pins_raw has %d rows, want 4", n)
+	})
+	if p := plan(); !strings.Contains(p, "UNION") {
+		t.Errorf("pins_raw over a file with the old names is no union:\n%s", p)
+	}
+	if n := st.counts(`SELECT 'old', count(*) FROM pins_raw WHERE "offset" = 100 AND kafka_offset = 100`)["old"]; n != 1 {
+		t.Errorf("the old file's record under both names: %d rows, want 1", n)
 	}
 }
 

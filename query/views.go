@@ -1,6 +1,7 @@
 package query
 
 import (
+	"slices"
 	"strings"
 
 	"pinpipe/pin"
@@ -35,11 +36,21 @@ var rawFileColumns = []column{
 	{"kafka_timestamp", "TIMESTAMP WITH TIME ZONE"}, {"key", "VARCHAR"}, {"value", "VARCHAR"},
 }
 
-// rawViewSQL returns the query of pins_raw over files, raw objects with
-// either column names: every file's columns by name (a file without a
-// column gives NULLs), each lineage column from whichever name the file
-// has, under both names.
-func rawViewSQL(files []string) string {
+// rawViewSQL returns the query of pins_raw over files. When every file
+// has exactly the columns the landing writes now (current: rawFileNames),
+// it reads them as they are, without matching columns by name across
+// files, and names the lineage columns twice. Otherwise
+// the files may have either column names: every file's columns by name (a
+// file without a column gives NULLs), each lineage column from whichever
+// name the file has, under both names. That union costs a query about
+// what it reads (a count over it read the rows where the plain read
+// answers from the Parquet footers), so it is only used when needed.
+func rawViewSQL(files []string, current bool) string {
+	if current {
+		return `SELECT topic, kafka_partition, kafka_offset, kafka_timestamp, key, value, dt, kafka_partition AS "partition", ` +
+			`kafka_offset AS "offset", kafka_timestamp AS "timestamp" FROM read_parquet(` + fileListSQL(files) +
+			`, hive_partitioning = true, hive_types = {'dt': DATE})`
+	}
 	// All ten names, typed, so a snapshot of only new or only old files
 	// still has each.
 	all := append(rawFileColumns[:len(rawFileColumns):len(rawFileColumns)],
@@ -49,6 +60,24 @@ func rawViewSQL(files []string) string {
 	p, o, ts := `coalesce(kafka_partition, "partition")`, `coalesce(kafka_offset, "offset")`, `coalesce(kafka_timestamp, "timestamp")`
 	return "SELECT topic, " + p + " AS kafka_partition, " + o + " AS kafka_offset, " + ts + " AS kafka_timestamp, key, value, dt, " +
 		p + ` AS "partition", ` + o + ` AS "offset", ` + ts + ` AS "timestamp" FROM ` + src
+}
+
+// rawFileNames are rawFileColumns' names in sorted order, as
+// rawLayoutSQL lists each file's columns.
+var rawFileNames = func() []string {
+	var out []string
+	for _, c := range rawFileColumns {
+		out = append(out, c.name)
+	}
+	slices.Sort(out)
+	return out
+}()
+
+// rawLayoutSQL returns the query that answers, for each of files, the
+// sorted names of its columns.
+func rawLayoutSQL(files []string) string {
+	return "SELECT file_name, list_sort(list(name)) FROM parquet_schema(" + fileListSQL(files) +
+		") WHERE coalesce(num_children, 0) = 0 GROUP BY file_name"
 }
 
 // Views are what queries read: pins (curated zone), pins_raw (raw zone)
@@ -61,17 +90,18 @@ const (
 )
 
 // viewsSQL returns the statements that point a connection's views at a
-// snapshot's files. They are temporary views, private to the connection, so
+// snapshot's files; rawCurrent says every raw file has exactly the current
+// columns (rawFileNames). They are temporary views, private to the connection, so
 // a query on another connection keeps the files it started with. An empty
 // zone gets a view with the zone's columns and no rows.
-func viewsSQL(s *Snapshot) string {
+func viewsSQL(s *Snapshot, rawCurrent bool) string {
 	curated := "CREATE OR REPLACE TEMP VIEW " + viewCurated + " AS " + emptySQL(curatedColumns)
 	if len(s.Curated) > 0 {
 		curated = "CREATE OR REPLACE TEMP VIEW " + viewCurated + " AS " + pin.CuratedSQL(readParquetSQL(s.Curated))
 	}
 	raw := "CREATE OR REPLACE TEMP VIEW " + viewRaw + " AS " + emptySQL(rawColumns)
 	if len(s.Raw) > 0 {
-		raw = "CREATE OR REPLACE TEMP VIEW " + viewRaw + " AS " + rawViewSQL(s.Raw)
+		raw = "CREATE OR REPLACE TEMP VIEW " + viewRaw + " AS " + rawViewSQL(s.Raw, rawCurrent)
 	}
 	return curated + ";\n" + raw +
 		";\n" + liveViewSQL(s)
@@ -122,15 +152,20 @@ func emptySQL(cols []column) string {
 // a view reads exactly the snapshot's files whatever else the directory
 // holds meanwhile.
 func readParquetSQL(files []string) string {
+	return "read_parquet(" + fileListSQL(files) + ", hive_partitioning = true, hive_types = {'dt': DATE}, union_by_name = true)"
+}
+
+// fileListSQL returns files as a SQL list of string literals.
+func fileListSQL(files []string) string {
 	var b strings.Builder
-	b.WriteString("read_parquet([")
+	b.WriteString("[")
 	for i, f := range files {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString(quoteString(f))
 	}
-	b.WriteString("], hive_partitioning = true, hive_types = {'dt': DATE}, union_by_name = true)")
+	b.WriteString("]")
 	return b.String()
 }
 
