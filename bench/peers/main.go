@@ -68,7 +68,7 @@ func main() {
 	flag.IntVar(&o.rate, "stream-rate", 2000, "stream: pins/s produced to Kafka")
 	flag.DurationVar(&o.streamD, "stream-duration", 45*time.Second, "stream: how long the rate is measured (after 10 s unmeasured)")
 	flag.IntVar(&o.backlog, "stream-backlog", 300_000, "stream: pins of the backlog each side drains for its sustained maximum (0: not measured)")
-	flag.IntVar(&o.runs, "query-runs", 10, "query: measured runs of each query (after one warm-up)")
+	flag.IntVar(&o.runs, "query-runs", 10, "query: measured runs of each query in Spark SQL (after one warm-up); pinpipe and DuckDB take three times as many, in turns")
 	pythonOnly := flag.Bool("python", false, "only install the Python peers (pyspark) into the cache if missing, print the venv's python and exit (scripts/test's lake interop test uses it)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
