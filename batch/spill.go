@@ -402,7 +402,11 @@ func dedupeBucket(bucket, run string, cats map[string]bool) (int64, error) {
 // curatedOrder orders a day's curated pins: objects finish in any order,
 // and sorting makes the curated objects of two runs over the same raw zone
 // identical. It orders different pins, so it is not the version order.
-func curatedOrder(a, b pin.Cleaned) int {
+func curatedOrder(a, b pin.Cleaned) int { return curatedCompare(&a, &b) }
+
+// curatedCompare is curatedOrder without copying the pins, for the merge's
+// heap, which compares far more often than it moves.
+func curatedCompare(a, b *pin.Cleaned) int {
 	return cmp.Or(a.IngestedAt.Compare(b.IngestedAt), cmp.Compare(a.KafkaPartition, b.KafkaPartition),
 		cmp.Compare(a.KafkaOffset, b.KafkaOffset))
 }
@@ -558,9 +562,7 @@ type runHeap []*runReader
 
 func (h runHeap) Len() int { return len(h) }
 func (h runHeap) Less(i, j int) bool {
-	a, b := &h[i].chunk[h[i].at], &h[j].chunk[h[j].at]
-	return cmp.Or(a.IngestedAt.Compare(b.IngestedAt), cmp.Compare(a.KafkaPartition, b.KafkaPartition),
-		cmp.Compare(a.KafkaOffset, b.KafkaOffset)) < 0
+	return curatedCompare(&h[i].chunk[h[i].at], &h[j].chunk[h[j].at]) < 0
 }
 func (h runHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *runHeap) Push(x any)   { *h = append(*h, x.(*runReader)) }

@@ -172,6 +172,8 @@ type pinReader struct {
 	err error
 }
 
+// uvarint is encoding/binary's Uvarint over the record's string, which
+// that function would need copied into a byte slice first.
 func (r *pinReader) uvarint() uint64 {
 	if r.err != nil {
 		return 0
