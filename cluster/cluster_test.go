@@ -184,6 +184,10 @@ func TestThreePinpipesLoseAndDoubleNothingThroughKillsABrokerLossAndRestarts(t *
 	for _, dt := range c.days(accepted) {
 		c.runDay(dt)
 	}
+	// The check below needs two firings of the every-minute schedule in
+	// the window, however quickly the rest went: keep the instances up
+	// until the second firing's run is recorded.
+	c.awaitFiring(windowOpen.UTC().Truncate(time.Minute).Add(2*time.Minute), 3*time.Minute)
 	windowClose := time.Now()
 	for _, p := range c.procs {
 		if err := p.Stop(stopTimeout); err != nil {
@@ -438,23 +442,13 @@ func (c *cluster) runDay(dt string) {
 // another instance ran the same firing.
 func (c *cluster) checkOneRunPerFiring(open, close, killed, restarted time.Time) {
 	t := c.t
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := cassandra.Open(ctx, cassandra.Options{Hosts: c.cfg.CassandraHosts, Keyspace: c.cfg.CassandraKeyspace, Log: testenv.Log(t)})
+	byMinute, err := c.scheduledRuns()
 	testenv.Must(t, err)
-	defer s.Close()
-	runs, err := s.Runs(ctx, 1000)
-	testenv.Must(t, err)
-	byMinute := map[time.Time][]batch.Run{}
-	for _, r := range runs {
-		if r.Trigger != batch.TriggerSchedule {
-			continue
-		}
-		at, err := time.Parse("20060102T150405", r.ID[:15])
-		testenv.Must(t, err)
-		byMinute[at.Truncate(time.Minute)] = append(byMinute[at.Truncate(time.Minute)], r)
-		if r.Status == batch.StatusFailed && !strings.Contains(r.Error, "interrupted") {
-			t.Errorf("scheduled run %s of %s failed: %s", r.ID, r.Date, r.Error)
+	for _, runs := range byMinute {
+		for _, r := range runs {
+			if r.Status == batch.StatusFailed && !strings.Contains(r.Error, "interrupted") {
+				t.Errorf("scheduled run %s of %s failed: %s", r.ID, r.Date, r.Error)
+			}
 		}
 	}
 	firings := 0
@@ -473,6 +467,51 @@ func (c *cluster) checkOneRunPerFiring(open, close, killed, restarted time.Time)
 		t.Errorf("only %d firings of the schedule fell within the suite; it checks nothing", firings)
 	}
 	t.Logf("%d firings of the schedule, %d scheduled runs recorded", firings, countRuns(byMinute))
+}
+
+// scheduledRuns reads the run history: the schedule's runs by the minute
+// of their firing (a run's ID starts with its start time).
+func (c *cluster) scheduledRuns() (map[time.Time][]batch.Run, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := cassandra.Open(ctx, cassandra.Options{Hosts: c.cfg.CassandraHosts, Keyspace: c.cfg.CassandraKeyspace, Log: testenv.Log(c.t)})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	runs, err := s.Runs(ctx, 1000)
+	if err != nil {
+		return nil, err
+	}
+	byMinute := map[time.Time][]batch.Run{}
+	for _, r := range runs {
+		if r.Trigger != batch.TriggerSchedule {
+			continue
+		}
+		at, err := time.Parse("20060102T150405", r.ID[:15])
+		if err != nil {
+			return nil, fmt.Errorf("run %s: %w", r.ID, err)
+		}
+		byMinute[at.Truncate(time.Minute)] = append(byMinute[at.Truncate(time.Minute)], r)
+	}
+	return byMinute, nil
+}
+
+// awaitFiring waits until a run of the schedule's firing at minute m is
+// recorded.
+func (c *cluster) awaitFiring(m time.Time, timeout time.Duration) {
+	var asked time.Time
+	testenv.Eventually(c.t, timeout, func() (bool, string) {
+		if time.Now().Before(m) || time.Since(asked) < time.Second {
+			return false, "no run of the firing at " + m.Format("15:04") + " yet"
+		}
+		asked = time.Now()
+		byMinute, err := c.scheduledRuns()
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(byMinute[m]) > 0, "no run of the firing at " + m.Format("15:04") + " recorded"
+	})
 }
 
 func ids(runs []batch.Run) []string {
