@@ -203,10 +203,11 @@ func consumePartition(ctx context.Context, o Options, log *slog.Logger, gen *kaf
 	}
 }
 
-// fetchBatch blocks for a first record, then collects more until MaxRecords,
-// MaxWait after the first, or (Linger > 0) a pause of Linger. Returns ctx's error when ctx ends before the
-// first record; records already buffered by the reader are not lost, since a
-// timed-out fetch leaves them queued.
+// fetchBatch blocks for a first record, then collects more until
+// MaxRecords, MaxWait after the first, or (Linger > 0) a pause of Linger.
+// Returns ctx's error when ctx ends before the first record; records
+// already buffered by the reader are not lost, since a timed-out fetch
+// leaves them queued.
 func fetchBatch(ctx context.Context, r *kafka.Reader, o Options, partition int) (Batch, error) {
 	b := Batch{Topic: o.Topic, Partition: partition}
 	first, err := r.FetchMessage(ctx)
