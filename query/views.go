@@ -39,17 +39,16 @@ var rawFileColumns = []column{
 // rawViewSQL returns the query of pins_raw over files. When every file
 // has exactly the columns the landing writes now (current: rawFileNames),
 // it reads them as they are, without matching columns by name across
-// files, and names the lineage columns twice. Otherwise
-// the files may have either column names: every file's columns by name (a
-// file without a column gives NULLs), each lineage column from whichever
-// name the file has, under both names. That union costs a query about
-// what it reads (a count over it read the rows where the plain read
-// answers from the Parquet footers), so it is only used when needed.
+// files, and names the lineage columns twice. Otherwise the files may have
+// either column names: every file's columns by name (a file without a
+// column gives NULLs), each lineage column from whichever name the file
+// has, under both names. That union costs a query about what it reads (a
+// count over it read the rows where the plain read answers from the
+// Parquet footers), so it is only used when needed.
 func rawViewSQL(files []string, current bool) string {
 	if current {
 		return `SELECT topic, kafka_partition, kafka_offset, kafka_timestamp, key, value, dt, kafka_partition AS "partition", ` +
-			`kafka_offset AS "offset", kafka_timestamp AS "timestamp" FROM read_parquet(` + fileListSQL(files) +
-			`, hive_partitioning = true, hive_types = {'dt': DATE})`
+			`kafka_offset AS "offset", kafka_timestamp AS "timestamp" FROM read_parquet(` + fileListSQL(files) + ", " + hiveOptions + ")"
 	}
 	// All ten names, typed, so a snapshot of only new or only old files
 	// still has each.
@@ -152,8 +151,12 @@ func emptySQL(cols []column) string {
 // a view reads exactly the snapshot's files whatever else the directory
 // holds meanwhile.
 func readParquetSQL(files []string) string {
-	return "read_parquet(" + fileListSQL(files) + ", hive_partitioning = true, hive_types = {'dt': DATE}, union_by_name = true)"
+	return "read_parquet(" + fileListSQL(files) + ", " + hiveOptions + ", union_by_name = true)"
 }
+
+// hiveOptions are read_parquet's options for the day partition dt, taken
+// from each file's directory.
+const hiveOptions = "hive_partitioning = true, hive_types = {'dt': DATE}"
 
 // fileListSQL returns files as a SQL list of string literals.
 func fileListSQL(files []string) string {
