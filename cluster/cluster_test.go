@@ -442,7 +442,9 @@ func (c *cluster) runDay(dt string) {
 // another instance ran the same firing.
 func (c *cluster) checkOneRunPerFiring(open, close, killed, restarted time.Time) {
 	t := c.t
-	byMinute, err := c.scheduledRuns()
+	s := c.runStore()
+	defer s.Close()
+	byMinute, err := scheduledRuns(s)
 	testenv.Must(t, err)
 	for _, runs := range byMinute {
 		for _, r := range runs {
@@ -469,16 +471,20 @@ func (c *cluster) checkOneRunPerFiring(open, close, killed, restarted time.Time)
 	t.Logf("%d firings of the schedule, %d scheduled runs recorded", firings, countRuns(byMinute))
 }
 
-// scheduledRuns reads the run history: the schedule's runs by the minute
-// of their firing (a run's ID starts with its start time).
-func (c *cluster) scheduledRuns() (map[time.Time][]batch.Run, error) {
+// runStore opens the suite's Cassandra keyspace, where the run history is.
+func (c *cluster) runStore() *cassandra.Store {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := cassandra.Open(ctx, cassandra.Options{Hosts: c.cfg.CassandraHosts, Keyspace: c.cfg.CassandraKeyspace, Log: testenv.Log(c.t)})
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
+	testenv.Must(c.t, err)
+	return s
+}
+
+// scheduledRuns reads the run history in s: the schedule's runs by the
+// minute of their firing (a run's ID starts with its start time).
+func scheduledRuns(s *cassandra.Store) (map[time.Time][]batch.Run, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	runs, err := s.Runs(ctx, 1000)
 	if err != nil {
 		return nil, err
@@ -500,13 +506,15 @@ func (c *cluster) scheduledRuns() (map[time.Time][]batch.Run, error) {
 // awaitFiring waits until a run of the schedule's firing at minute m is
 // recorded.
 func (c *cluster) awaitFiring(m time.Time, timeout time.Duration) {
+	s := c.runStore()
+	defer s.Close()
 	var asked time.Time
 	testenv.Eventually(c.t, timeout, func() (bool, string) {
 		if time.Now().Before(m) || time.Since(asked) < time.Second {
 			return false, "no run of the firing at " + m.Format("15:04") + " yet"
 		}
 		asked = time.Now()
-		byMinute, err := c.scheduledRuns()
+		byMinute, err := scheduledRuns(s)
 		if err != nil {
 			return false, err.Error()
 		}
