@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"pinpipe/batch"
+	"pinpipe/internal/dirlock"
 	"pinpipe/lake"
 	"pinpipe/pin"
 )
@@ -124,9 +125,12 @@ func NewMirror(store Store, o MirrorOptions) (*Mirror, error) {
 		return nil, fmt.Errorf("mirror: %w", err)
 	}
 	o.Dir = dir
-	lock, err := lockDir(dir)
+	lock, err := dirlock.Lock(dir)
+	if errors.Is(err, dirlock.ErrLocked) {
+		return nil, fmt.Errorf("%w (%s)", ErrMirrorLocked, dir)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mirror: %w", err)
 	}
 	f := promauto.With(o.Registry)
 	m := &Mirror{

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"pinpipe/internal/dirlock"
 	"pinpipe/lake"
 )
 
@@ -38,7 +39,7 @@ func (m *Mirror) scan() ([]lake.Object, error) {
 	}
 	var out []found
 	err := filepath.WalkDir(m.o.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || p == filepath.Join(m.o.Dir, lockName) {
+		if err != nil || d.IsDir() || p == filepath.Join(m.o.Dir, dirlock.Name) {
 			return err
 		}
 		rel, _ := filepath.Rel(m.o.Dir, p)
