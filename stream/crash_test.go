@@ -166,13 +166,29 @@ func TestEmbeddedStreamStoreSurvivesKills(t *testing.T) {
 	}
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(crashSeed, 1))
+	var logged []string // what the writers warned of, for a failure's report
+	defer func() {
+		if t.Failed() {
+			files, _ := os.ReadDir(dir)
+			var names []string
+			for _, f := range files {
+				names = append(names, f.Name())
+			}
+			t.Logf("files in the data dir: %q\nthe writers' warnings:\n%s", names, strings.Join(logged, "\n"))
+		}
+	}()
 	next := 0 // the first batch not known to be stored
 	for it := range iterations {
 		sig := syscall.SIGKILL
 		if it%2 == 1 {
 			sig = syscall.SIGABRT
 		}
-		last := crashRun(t, dir, next, 1+rng.IntN(5), rng, sig)
+		last, stderr := crashRun(t, dir, next, 1+rng.IntN(5), rng, sig)
+		for l := range strings.Lines(stderr) {
+			if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+				logged = append(logged, fmt.Sprintf("writer %d: %s", it, strings.TrimSpace(l)))
+			}
+		}
 		// The batch in flight at the kill may or may not be stored; a
 		// restarted lane writes it again, as it does the acknowledged
 		// batches whose offsets it had not committed.
@@ -186,9 +202,9 @@ func TestEmbeddedStreamStoreSurvivesKills(t *testing.T) {
 
 // crashRun starts a child writing from batch from on dir, waits for acks
 // acknowledged batches, kills it with sig within about one batch's time, and
-// returns the last batch acknowledged. Fails the test if the child reports a
-// failure.
-func crashRun(t *testing.T, dir string, from, acks int, rng *rand.Rand, sig syscall.Signal) int {
+// returns the last batch acknowledged and what the child wrote to stderr.
+// Fails the test if the child reports a failure.
+func crashRun(t *testing.T, dir string, from, acks int, rng *rand.Rand, sig syscall.Signal) (int, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.v=false")
 	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashFromEnv+"="+strconv.Itoa(from), "GOTRACEBACK=single")
@@ -248,7 +264,7 @@ func crashRun(t *testing.T, dir string, from, acks int, rng *rand.Rand, sig sysc
 	if err == nil {
 		t.Fatalf("writer from batch %d exited cleanly before the kill", from)
 	}
-	return last
+	return last, stderr.String()
 }
 
 // crashVerify reopens the store on dir, re-writes batches redo..last, and
@@ -399,6 +415,89 @@ func TestEmbeddedStreamStoreMovesAnUnreadableFileAside(t *testing.T) {
 		testenv.Must(t, os.WriteFile(wal, []byte("\x01\x02garbage where a log was"), 0o644))
 		crashVerify(t, dir, 2, 2) // the file's batches 0 and 1 survive
 	})
+}
+
+// TestEmbeddedStreamStorePutsBackTheCopyOfACutShortCheckpoint leaves the
+// stand-in's files as a process killed inside a checkpoint's metadata write
+// leaves them: the copy from before the checkpoint (the file and its
+// write-ahead log, holding one batch the file does not), and the file with
+// a torn block that DuckDB refuses to open. A reopen must put the copy back
+// and replay its log: every batch, nothing moved aside.
+func TestEmbeddedStreamStorePutsBackTheCopyOfACutShortCheckpoint(t *testing.T) {
+	if os.Getenv(crashDirEnv) != "" {
+		t.Skip("in the child")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "stream.duckdb")
+	s, err := stream.OpenDuckDB(ctx, dir, testenv.Log(t))
+	testenv.Must(t, err)
+	for i := range 2 {
+		ps, rej := crashBatch(i)
+		testenv.Must(t, s.Write(ctx, ps, rej))
+	}
+	testenv.Must(t, s.Close()) // a checkpoint: the file holds batches 0 and 1
+	s, err = stream.OpenDuckDB(ctx, dir, testenv.Log(t))
+	testenv.Must(t, err)
+	ps, rej := crashBatch(2)
+	testenv.Must(t, s.Write(ctx, ps, rej)) // in the log only
+	// The copy a checkpoint keeps, read while no checkpoint runs and
+	// written once the store is closed (a clean close drops any copy).
+	copies := map[string][]byte{}
+	for from, to := range map[string]string{path + ".wal": path + ".pre-checkpoint.wal", path: path + ".pre-checkpoint"} {
+		b, err := os.ReadFile(from)
+		testenv.Must(t, err)
+		if len(b) == 0 {
+			t.Fatalf("%s is empty; the test needs batch 2 in the log", from)
+		}
+		copies[to] = b
+	}
+	testenv.Must(t, s.Close())
+	for to, b := range copies {
+		testenv.Must(t, os.WriteFile(to, b, 0o644))
+	}
+	// The torn block: the first one after the file's three headers.
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	testenv.Must(t, err)
+	_, err = f.WriteAt([]byte(strings.Repeat("torn", 1024)), 3*4096)
+	testenv.Must(t, err)
+	testenv.Must(t, f.Close())
+	testenv.Must(t, os.WriteFile(path+".wal.checkpoint", []byte("what the checkpoint's own log had begun"), 0o644))
+
+	crashVerify(t, dir, 3, 2) // batches 0..2, none written again
+	if aside, _ := filepath.Glob(path + ".broken-*"); len(aside) != 0 {
+		t.Errorf("moved aside: %q, want nothing: the copy was whole", aside)
+	}
+	if left, _ := filepath.Glob(path + ".pre-checkpoint*"); len(left) != 0 {
+		t.Errorf("left behind: %q", left)
+	}
+}
+
+// TestEmbeddedStreamStoreCheckpointsWhenItsLogGrows lowers the log size
+// that makes a write checkpoint to one byte and checks that every write
+// leaves an empty log and no copy behind, and the store exact.
+func TestEmbeddedStreamStoreCheckpointsWhenItsLogGrows(t *testing.T) {
+	if os.Getenv(crashDirEnv) != "" {
+		t.Skip("in the child")
+	}
+	defer stream.SetCheckpointWAL(1)()
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "stream.duckdb")
+	s, err := stream.OpenDuckDB(ctx, dir, testenv.Log(t))
+	testenv.Must(t, err)
+	for i := range 4 {
+		ps, rej := crashBatch(i)
+		testenv.Must(t, s.Write(ctx, ps, rej))
+		if fi, err := os.Stat(path + ".wal"); err == nil && fi.Size() > 0 {
+			t.Errorf("after batch %d the log holds %d bytes, want a checkpoint to have emptied it", i, fi.Size())
+		}
+		if left, _ := filepath.Glob(path + ".pre-checkpoint*"); len(left) != 0 {
+			t.Errorf("after batch %d: %q left behind", i, left)
+		}
+	}
+	testenv.Must(t, s.Close())
+	crashVerify(t, dir, 4, 3) // batches 0..3, none written again
 }
 
 // TestEmbeddedStreamStoreReportsWhenUnusable opens the stand-in where no

@@ -6,8 +6,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 
+	"pinpipe/internal/dirlock"
 	"pinpipe/pin"
 )
 
@@ -33,6 +34,7 @@ import (
 type DuckDB struct {
 	dir, path string
 	log       *slog.Logger
+	lock      io.Closer // the data dir's, held from the first open to Close
 
 	wmu sync.Mutex // one writer: the merge must see every earlier merge
 	w   *sql.Conn  // the writer's connection, which owns stream_batch; nil after a failed write
@@ -51,12 +53,9 @@ type DuckDB struct {
 // returned all the same: its Check reports why, its reads fail with
 // EUNAVAILABLE, and each Write tries to open it again.
 func OpenDuckDB(ctx context.Context, dir string, log *slog.Logger) (*DuckDB, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("embedded postgres: %w", err)
-	}
 	s := &DuckDB{dir: dir, path: filepath.Join(dir, "stream.duckdb"), log: log}
 	if err := s.reopen(ctx); err != nil {
-		if isLocked(err) {
+		if errors.Is(err, dirlock.ErrLocked) || isLocked(err) {
 			return nil, fmt.Errorf("embedded postgres: open %s (is another pinpipe using this data dir?): %w", s.path, err)
 		}
 		log.Error("embedded postgres: the stream store is unusable; /readyz reports it and the stream lane retries opening it", slog.String("path", s.path), slog.Any("err", err))
@@ -100,6 +99,7 @@ func (s *DuckDB) Write(ctx context.Context, pins []pin.Cleaned, rejected []Rejec
 		}
 		return fmt.Errorf("embedded postgres %s: %w", s.path, err)
 	}
+	s.maybeCheckpoint(ctx)
 	return nil
 }
 
@@ -327,10 +327,26 @@ func (s *DuckDB) Check(ctx context.Context) error {
 func (s *DuckDB) Close() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	// DuckDB's own checkpoint on shutdown is off (duckdb_checkpoint.go): a
+	// clean stop leaves a file without a log to replay.
+	var cerr error
+	if s.w != nil {
+		cerr = s.checkpoint(context.Background(), s.w)
+	}
 	err := s.closeDB(errors.New("closed"))
+	if cerr != nil {
+		s.log.Warn("embedded postgres: checkpoint on close failed; the next open replays the write-ahead log", slog.String("path", s.path), slog.Any("err", cerr))
+		if _, rerr := s.restoreCopy(); rerr != nil {
+			s.log.Error("embedded postgres: putting back the copy from before the failed checkpoint", slog.String("path", s.path), slog.Any("err", rerr))
+		}
+	}
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
 	if err != nil {
 		return fmt.Errorf("embedded postgres %s: close: %w", s.path, err)
 	}
