@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"pinpipe/internal/duckfile"
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
 	"pinpipe/stream"
@@ -480,7 +481,9 @@ func TestEmbeddedStreamStoreCheckpointsWhenItsLogGrows(t *testing.T) {
 	if os.Getenv(crashDirEnv) != "" {
 		t.Skip("in the child")
 	}
-	defer stream.SetCheckpointWAL(1)()
+	old := duckfile.LogLimit
+	duckfile.LogLimit = 1
+	defer func() { duckfile.LogLimit = old }()
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "stream.duckdb")

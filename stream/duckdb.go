@@ -16,6 +16,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"pinpipe/internal/dirlock"
+	"pinpipe/internal/duckfile"
 	"pinpipe/pin"
 )
 
@@ -85,7 +86,7 @@ func (s *DuckDB) Write(ctx context.Context, pins []pin.Cleaned, rejected []Rejec
 	}
 	if err := s.write(ctx, pins, rejected); err != nil {
 		switch {
-		case isFatal(err):
+		case duckfile.Fatal(err):
 			s.log.Error("embedded postgres: DuckDB failed for good on a write; closing the stream store to open and check it again", slog.String("path", s.path), slog.Any("err", err))
 			if cerr := s.closeDB(err); cerr != nil {
 				s.log.Warn("embedded postgres: close after a fatal error", slog.Any("err", cerr))
@@ -327,18 +328,16 @@ func (s *DuckDB) Check(ctx context.Context) error {
 func (s *DuckDB) Close() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	// DuckDB's own checkpoint on shutdown is off (duckdb_checkpoint.go): a
+	// DuckDB's own checkpoint on shutdown is off (package duckfile): a
 	// clean stop leaves a file without a log to replay.
 	var cerr error
 	if s.w != nil {
-		cerr = s.checkpoint(context.Background(), s.w)
+		cerr = duckfile.Checkpoint(context.Background(), s.w, s.path)
 	}
 	err := s.closeDB(errors.New("closed"))
 	if cerr != nil {
 		s.log.Warn("embedded postgres: checkpoint on close failed; the next open replays the write-ahead log", slog.String("path", s.path), slog.Any("err", cerr))
-		if _, rerr := s.restoreCopy(); rerr != nil {
-			s.log.Error("embedded postgres: putting back the copy from before the failed checkpoint", slog.String("path", s.path), slog.Any("err", rerr))
-		}
+		s.restoreCopy()
 	}
 	s.mu.Lock()
 	s.closed = true

@@ -14,12 +14,13 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"pinpipe/internal/dirlock"
+	"pinpipe/internal/duckfile"
 )
 
 // Opening the stand-in, from the gentlest step to the most drastic:
 //
 //  1. take the data dir's lock; put back the copy a cut-short checkpoint
-//     left (duckdb_checkpoint.go) and keep a new one; open the file (DuckDB
+//     left (package duckfile) and keep a new one; open the file (DuckDB
 //     replays its write-ahead log), apply the migrations, rebuild the
 //     tables without indexes if they have any (dropIndexes), check the
 //     tables and repair them (repair), checkpoint;
@@ -100,18 +101,18 @@ func (s *DuckDB) closeDB(why error) error {
 // the tables without indexes when they have any, repairs them, and
 // checkpoints, so the log a later crash leaves holds only later batches.
 // First it puts back the copy a cut-short checkpoint left, then it keeps a
-// copy of its own (duckdb_checkpoint.go): opening replays the log, and the
+// copy of its own (package duckfile): opening replays the log, and the
 // checkpoints at the end rewrite the file. A failed open restores that
 // copy. Returns the open database, or an error and nothing open.
 func (s *DuckDB) openChecked(ctx context.Context) (_ *sql.DB, err error) {
-	restored, err := s.restoreCopy()
+	restored, err := duckfile.Restore(s.path)
 	if err != nil {
 		return nil, fmt.Errorf("put back the copy from before a checkpoint: %w", err)
 	}
 	if restored {
 		s.log.Warn("embedded postgres: a checkpoint of the stream store was cut short (an unclean stop?); put back the copy from before it, and its write-ahead log replays every later write", slog.String("path", s.path))
 	}
-	if err := s.keepCopy(); err != nil {
+	if err := duckfile.Keep(s.path); err != nil {
 		return nil, fmt.Errorf("copy before opening: %w", err)
 	}
 	// One thread: a micro-batch is a few small statements, which a second
@@ -150,7 +151,7 @@ func (s *DuckDB) openChecked(ctx context.Context) (_ *sql.DB, err error) {
 	if _, err := conn.ExecContext(ctx, "CHECKPOINT"); err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
-	if err := s.dropCopy(); err != nil {
+	if err := duckfile.Drop(s.path); err != nil {
 		return nil, fmt.Errorf("remove the copy from before opening: %w", err)
 	}
 	return db, nil
@@ -160,7 +161,7 @@ func (s *DuckDB) openChecked(ctx context.Context) (_ *sql.DB, err error) {
 // closed, so what a failed open changed is undone. Returns err, with the
 // restore's failure joined to it.
 func (s *DuckDB) undoOpen(err error) error {
-	if _, rerr := s.restoreCopy(); rerr != nil {
+	if _, rerr := duckfile.Restore(s.path); rerr != nil {
 		return errors.Join(err, fmt.Errorf("put back the copy from before opening: %w", rerr))
 	}
 	return err
@@ -303,8 +304,8 @@ func (s *DuckDB) moveAside() (string, error) {
 	if err := os.Rename(s.path, aside); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("move aside: %w", err)
 	}
-	for i, f := range walFiles(s.path) {
-		if err := os.Rename(f, walFiles(aside)[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for i, f := range duckfile.Logs(s.path) {
+		if err := os.Rename(f, duckfile.Logs(aside)[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("move aside: %w", err)
 		}
 	}
@@ -336,7 +337,7 @@ func (s *DuckDB) salvage(ctx context.Context, aside string) error {
 }
 
 func (s *DuckDB) copyFrom(ctx context.Context, aside string) (err error) {
-	for _, f := range append([]string{s.path}, walFiles(s.path)...) {
+	for _, f := range append([]string{s.path}, duckfile.Logs(s.path)...) {
 		if rerr := os.Remove(f); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			return rerr
 		}
@@ -383,17 +384,6 @@ QUALIFY row_number() OVER (PARTITION BY `+t.key+` ORDER BY `+t.best+`) = 1`)
 	s.log.Warn("embedded postgres: rebuilt the stream store from the broken one's rows; pins it had not yet persisted are missing from the real-time view (the lake and the batch lane are unaffected)",
 		append([]any{slog.String("broken", aside)}, copied...)...)
 	return nil
-}
-
-// isFatal reports whether err leaves DuckDB's database unusable: after a
-// fatal error DuckDB refuses every statement until it is opened again; an
-// internal error is a DuckDB bug whose state is not to be trusted.
-func isFatal(err error) bool {
-	var de *duckdb.Error
-	if errors.As(err, &de) && (de.Type == duckdb.ErrorTypeFatal || de.Type == duckdb.ErrorTypeInternal) {
-		return true
-	}
-	return err != nil && strings.Contains(err.Error(), "database has been invalidated")
 }
 
 // isLocked reports whether opening failed because another process holds

@@ -8,15 +8,18 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"pinpipe/batch"
+	"pinpipe/internal/dirlock"
+	"pinpipe/internal/duckfile"
 	"pinpipe/pin"
 )
 
@@ -26,11 +29,21 @@ import (
 // categories_by_dt (it deletes a day by dt) and no batch_locks (one
 // process holds the file, see LockDay). Unlike Cassandra it
 // replaces a day in one transaction, so readers never see it half-written.
-// DuckDB locks the file, so one process at a time can open it.
+// One process at a time can open it: the directory is locked.
+//
+// Its checkpoints are its own, each with a copy of the file to put back
+// should the process be killed inside it (package duckfile): at open, at
+// close, and after a write once the log has grown past duckfile.LogLimit.
 type Store struct {
 	db    *sql.DB
 	path  string
 	write prometheus.Observer
+	lock  io.Closer // the directory's
+
+	// cmu is held for reading by every write from its transaction's start
+	// to its commit, and for writing by a checkpoint, which must see no
+	// commit between its copy and its end.
+	cmu sync.RWMutex
 }
 
 var _ batch.ServingStore = (*Store)(nil)
@@ -124,40 +137,102 @@ WHERE NOT EXISTS (SELECT 1 FROM pins p WHERE p.unique_id = s.unique_id)`,
 // under dir instead of growing the process (the batch run gives it half of
 // PINPIPE_BATCH_MEMORY). write, when not nil, observes the duration of each
 // write. Returns an error saying so when another process holds the file.
-func Open(ctx context.Context, dir string, memory int64, write prometheus.Observer) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+func Open(ctx context.Context, dir string, memory int64, write prometheus.Observer) (_ *Store, err error) {
+	path := filepath.Join(dir, "serving.duckdb")
+	lock, err := dirlock.Lock(dir)
+	if errors.Is(err, dirlock.ErrLocked) {
+		return nil, fmt.Errorf("cassandra stand-in: %s is in use by another process (a pinpipe serve with the same PINPIPE_DATA_DIR?): stop it, start the run with POST /batch/runs instead, or set PINPIPE_CASSANDRA_HOSTS: %w", path, err)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("cassandra stand-in: %w", err)
 	}
-	path := filepath.Join(dir, "serving.duckdb")
+	defer func() {
+		if err != nil {
+			lock.Close()
+		}
+	}()
+	// A copy left by a cut-short checkpoint goes back first; then a copy of
+	// what opening (which replays the log) and the checkpoint below change.
+	if _, err := duckfile.Restore(path); err != nil {
+		return nil, fmt.Errorf("cassandra stand-in: put back the copy of %s from before a checkpoint: %w", path, err)
+	}
+	if err := duckfile.Keep(path); err != nil {
+		return nil, fmt.Errorf("cassandra stand-in: copy %s before opening it: %w", path, err)
+	}
 	dsn := path
 	if memory > 0 {
 		dsn += fmt.Sprintf("?memory_limit=%dMiB", max(memory>>20, 1))
 	}
-	db, err := sql.Open("duckdb", dsn)
-	if err == nil {
-		err = db.PingContext(ctx)
-	}
+	c, err := duckdb.NewConnector(dsn, func(ex driver.ExecerContext) error {
+		_, err := ex.ExecContext(context.Background(), duckfile.Settings, nil)
+		return err
+	})
 	if err != nil {
-		if db != nil {
+		return nil, undoOpen(path, fmt.Errorf("cassandra stand-in: open %s: %w", path, err))
+	}
+	db := sql.OpenDB(c)
+	defer func() {
+		if err != nil {
 			_ = db.Close()
+			err = undoOpen(path, err)
 		}
-		if strings.Contains(err.Error(), "lock") {
-			return nil, fmt.Errorf("cassandra stand-in: %s is in use by another process (a pinpipe serve with the same PINPIPE_DATA_DIR?): stop it, start the run with POST /batch/runs instead, or set PINPIPE_CASSANDRA_HOSTS: %w", path, err)
-		}
+	}()
+	if err := db.PingContext(ctx); err != nil {
 		return nil, fmt.Errorf("cassandra stand-in: open %s: %w", path, err)
 	}
 	if _, err := db.ExecContext(ctx, standInSchema()); err != nil {
-		_ = db.Close()
 		return nil, fmt.Errorf("cassandra stand-in: create tables in %s: %w", path, err)
 	}
 	if err := dropKeys(ctx, db); err != nil {
-		_ = db.Close()
 		return nil, fmt.Errorf("cassandra stand-in: rebuild the tables of %s without their keys: %w", path, err)
+	}
+	if _, err := db.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		return nil, fmt.Errorf("cassandra stand-in: checkpoint %s: %w", path, err)
+	}
+	if err := duckfile.Drop(path); err != nil {
+		return nil, fmt.Errorf("cassandra stand-in: remove the copy of %s from before opening it: %w", path, err)
 	}
 	if write == nil {
 		write = prometheus.ObserverFunc(func(float64) {})
 	}
-	return &Store{db: db, path: path, write: write}, nil
+	return &Store{db: db, path: path, write: write, lock: lock}, nil
+}
+
+// undoOpen puts back the copy Open kept, once the database is closed, so
+// what a failed open changed is undone. Returns err, with the restore's
+// failure joined to it.
+func undoOpen(path string, err error) error {
+	if _, rerr := duckfile.Restore(path); rerr != nil {
+		return errors.Join(err, fmt.Errorf("cassandra stand-in: put back the copy of %s from before opening it: %w", path, rerr))
+	}
+	return err
+}
+
+// checkpoint runs a checkpoint once the log has grown past
+// duckfile.LogLimit, or always when force is set. One that fails is left to
+// a later write (the log keeps every write), unless it failed for good:
+// then DuckDB refuses every statement anyway, and the database is closed
+// and the copy put back for the next Open.
+func (s *Store) checkpoint(ctx context.Context, force bool) error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if !force && !duckfile.Due(s.path) {
+		return nil
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil // the next write tries again
+	}
+	err = duckfile.Checkpoint(context.WithoutCancel(ctx), conn, s.path)
+	conn.Close()
+	if duckfile.Fatal(err) {
+		_ = s.db.Close()
+		return undoOpen(s.path, fmt.Errorf("cassandra stand-in: %s: %w", s.path, err))
+	}
+	if err != nil {
+		return duckfile.Drop(s.path)
+	}
+	return nil
 }
 
 // Path returns the database file's path.
@@ -197,6 +272,20 @@ func (s *Store) ReplaceDayFrom(ctx context.Context, dt string, _ []string, next 
 		return err
 	}
 	start := time.Now()
+	if err := s.replace(ctx, conn, dt); err != nil {
+		return err
+	}
+	s.write.Observe(time.Since(start).Seconds())
+	if progress != nil {
+		progress(staged)
+	}
+	return s.checkpoint(ctx, false)
+}
+
+// replace replaces day dt with the staged pins in one transaction.
+func (s *Store) replace(ctx context.Context, conn *sql.Conn, dt string) error {
+	s.cmu.RLock()
+	defer s.cmu.RUnlock()
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("cassandra stand-in: %w", err)
@@ -212,10 +301,6 @@ func (s *Store) ReplaceDayFrom(ctx context.Context, dt string, _ []string, next 
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("cassandra stand-in: replace %s: commit: %w", dt, err)
-	}
-	s.write.Observe(time.Since(start).Seconds())
-	if progress != nil {
-		progress(staged)
 	}
 	return nil
 }
@@ -359,14 +444,16 @@ func (s *Store) TopByCategory(ctx context.Context, category, dt string, n int) (
 
 // SaveRun implements batch.ServingStore.
 func (s *Store) SaveRun(ctx context.Context, r pin.Run) error {
+	s.cmu.RLock()
 	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO batch_runs
 		(id, dt, trigger, status, started_at, finished_at, rows_in, rows_out, rows_rejected, error, complete)
 		VALUES (?, CAST(? AS DATE), ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.Date, r.Trigger, r.Status, utcOrNil(r.StartedAt), utcOrNil(r.FinishedAt), r.RowsIn, r.RowsOut, r.RowsRejected, r.Error, r.Complete)
+	s.cmu.RUnlock()
 	if err != nil {
 		return fmt.Errorf("cassandra stand-in: save run %s: %w", r.ID, err)
 	}
-	return nil
+	return s.checkpoint(ctx, false)
 }
 
 const runColumns = `id, strftime(dt, '%Y-%m-%d'), trigger, status, started_at, finished_at, rows_in, rows_out, rows_rejected, error, coalesce(complete, false)`
@@ -422,8 +509,15 @@ func (s *Store) Check(ctx context.Context) error {
 	return nil
 }
 
-// Close implements batch.ServingStore.
-func (s *Store) Close() error { return s.db.Close() }
+// Close implements batch.ServingStore: a checkpoint (DuckDB's own on
+// shutdown is off), then the file and the directory's lock are let go.
+func (s *Store) Close() error {
+	defer s.lock.Close()
+	if err := s.checkpoint(context.Background(), true); err != nil {
+		return err
+	}
+	return s.db.Close()
+}
 
 func utcOrNil(t *time.Time) any {
 	if t == nil {
@@ -432,7 +526,7 @@ func utcOrNil(t *time.Time) any {
 	return t.UTC()
 }
 
-// LockDay implements batch.DayLocker. The stand-in's database file admits one
+// LockDay implements batch.DayLocker. The stand-in's directory admits one
 // process, and a Service runs one run per day at a time, so there is no one
 // else to exclude.
 func (s *Store) LockDay(ctx context.Context, dt, owner string) (func(), error) {

@@ -3,9 +3,13 @@ package standin
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"pinpipe/internal/duckfile"
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
 	"pinpipe/synth"
@@ -117,4 +121,84 @@ func cleaned(t *testing.T, title string, at time.Time, offset int64) pin.Cleaned
 	c, err := pin.CleanRaw(b, pin.Lineage{IngestedAt: at, Partition: 0, Offset: offset})
 	testenv.Must(t, err)
 	return c
+}
+
+// A process killed inside a checkpoint's metadata write leaves the file
+// with a torn block that DuckDB refuses to open, and the copy the
+// checkpoint kept: Open puts the copy back and its log replays the day the
+// file did not hold yet.
+func TestOpenPutsBackTheCopyOfACutShortCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "serving.duckdb")
+	day := func(dt string, seed uint64) []pin.Cleaned {
+		gen := synth.New(seed)
+		at, _ := time.Parse(time.DateOnly, dt)
+		out := make([]pin.Cleaned, 1000)
+		for i := range out {
+			b, _ := json.Marshal(gen.Next())
+			c, err := pin.CleanRaw(b, pin.Lineage{IngestedAt: at, Partition: 0, Offset: int64(i)})
+			testenv.Must(t, err)
+			out[i] = c
+		}
+		return out
+	}
+	s, err := Open(ctx, dir, 0, nil)
+	testenv.Must(t, err)
+	testenv.Must(t, s.ReplaceDay(ctx, "2024-01-15", day("2024-01-15", 1), nil))
+	testenv.Must(t, s.Close()) // a checkpoint: the file holds the 15th
+	s, err = Open(ctx, dir, 0, nil)
+	testenv.Must(t, err)
+	testenv.Must(t, s.ReplaceDay(ctx, "2024-01-16", day("2024-01-16", 2), nil)) // in the log only
+	copies := map[string][]byte{}
+	for from, to := range map[string]string{path + ".wal": path + ".pre-checkpoint.wal", path: path + ".pre-checkpoint"} {
+		b, err := os.ReadFile(from)
+		testenv.Must(t, err)
+		if len(b) == 0 {
+			t.Fatalf("%s is empty; the test needs the 16th in the log", from)
+		}
+		copies[to] = b
+	}
+	testenv.Must(t, s.Close())
+	for to, b := range copies {
+		testenv.Must(t, os.WriteFile(to, b, 0o644))
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	testenv.Must(t, err)
+	_, err = f.WriteAt([]byte(strings.Repeat("torn", 1024)), 3*4096) // the first block after the headers
+	testenv.Must(t, err)
+	testenv.Must(t, f.Close())
+
+	s, err = Open(ctx, dir, 0, nil)
+	testenv.Must(t, err)
+	defer s.Close()
+	for _, dt := range []string{"2024-01-15", "2024-01-16"} {
+		var n int
+		testenv.Must(t, s.db.QueryRowContext(ctx, `SELECT count(*) FROM pins WHERE dt = CAST(? AS DATE)`, dt).Scan(&n))
+		if n != 1000 {
+			t.Errorf("%s: %d pins, want 1000", dt, n)
+		}
+	}
+	if left, _ := filepath.Glob(path + ".pre-checkpoint*"); len(left) != 0 {
+		t.Errorf("left behind: %q", left)
+	}
+}
+
+// Once the log passes duckfile.LogLimit, a write checkpoints.
+func TestAWriteCheckpointsWhenTheLogGrows(t *testing.T) {
+	old := duckfile.LogLimit
+	duckfile.LogLimit = 1
+	defer func() { duckfile.LogLimit = old }()
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir, 0, nil)
+	testenv.Must(t, err)
+	defer s.Close()
+	testenv.Must(t, s.SaveRun(ctx, pin.Run{ID: "r1", Date: "2024-01-15", Trigger: "manual", Status: "running"}))
+	if fi, err := os.Stat(filepath.Join(dir, "serving.duckdb.wal")); err == nil && fi.Size() > 0 {
+		t.Errorf("the log holds %d bytes after the write, want a checkpoint to have emptied it", fi.Size())
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "serving.duckdb.pre-checkpoint*")); len(left) != 0 {
+		t.Errorf("left behind: %q", left)
+	}
 }
