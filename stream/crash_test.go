@@ -525,3 +525,20 @@ func TestEmbeddedStreamStoreReportsWhenUnusable(t *testing.T) {
 		t.Error("Write succeeded on an unusable store")
 	}
 }
+
+// TestEmbeddedStreamStoreRefusesADataDirInUse opens the stand-in twice on
+// one directory: the second is refused, saying why.
+func TestEmbeddedStreamStoreRefusesADataDirInUse(t *testing.T) {
+	if os.Getenv(crashDirEnv) != "" {
+		t.Skip("in the child")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := stream.OpenDuckDB(ctx, dir, testenv.Log(t))
+	testenv.Must(t, err)
+	defer s.Close()
+	if _, err := stream.OpenDuckDB(ctx, dir, testenv.Log(t)); err == nil || !strings.Contains(err.Error(), "another pinpipe") {
+		t.Fatalf("second open: %v, want an error asking whether another pinpipe uses the data dir", err)
+	}
+	testenv.Must(t, s.Check(ctx))
+}

@@ -202,3 +202,20 @@ func TestAWriteCheckpointsWhenTheLogGrows(t *testing.T) {
 		t.Errorf("left behind: %q", left)
 	}
 }
+
+// A second Open of the same directory is refused with what to do, and
+// nothing of the first store's files is touched.
+func TestOpenRefusesADirectoryInUse(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir, 0, nil)
+	testenv.Must(t, err)
+	defer s.Close()
+	testenv.Must(t, s.SaveRun(ctx, pin.Run{ID: "r1", Date: "2024-01-15", Trigger: "manual", Status: "running"}))
+	if _, err := Open(ctx, dir, 0, nil); err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("second Open: %v, want an error saying the directory is in use", err)
+	}
+	if _, err := s.Run(ctx, "r1"); err != nil {
+		t.Errorf("the first store after a refused second Open: %v", err)
+	}
+}
