@@ -13,6 +13,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -41,9 +42,10 @@ import (
 // run ends, whichever way; RemoveSpills removes what a crashed process
 // left.
 
-// dedupeParallel is how many buckets are deduplicated at once: the
-// development machine's two cores.
-const dedupeParallel = 2
+// dedupeParallel returns how many buckets are deduplicated at once: one a
+// core, at most 8, past which the budget's shares (see spillBuckets) grow small
+// and the run files many for little more speed.
+func dedupeParallel() int { return max(1, min(runtime.GOMAXPROCS(0), 8)) }
 
 // spillChunk is how many pins are encoded as one value: large enough
 // that the per-value cost vanishes, small enough that a run file's
@@ -84,7 +86,7 @@ func spillBuckets(rawBytes, memory int64) int {
 	// The buckets deduplicated at once share a quarter of the budget: the
 	// rest is the readers' decoded objects, the writers' buffers and the
 	// collector's slack.
-	share := max(memory/4/dedupeParallel, 1)
+	share := max(memory/4/int64(dedupeParallel()), 1)
 	return int(min((need+share-1)/share, 4096))
 }
 
@@ -213,7 +215,7 @@ func (j *Job) spillDay(ctx context.Context, runID string, objs []RawObject, n in
 	outs := make([]int64, n)
 	cats := make([]map[string]bool, n)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(dedupeParallel)
+	g.SetLimit(dedupeParallel())
 	for i, b := range buckets {
 		day.runs[i] = filepath.Join(dir, fmt.Sprintf("run-%04d", i))
 		cats[i] = map[string]bool{}
