@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"pinpipe/internal/duckfile"
+	"pinpipe/internal/duckfile/duckfiletest"
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
 	"pinpipe/stream"
@@ -442,36 +442,14 @@ func TestEmbeddedStreamStorePutsBackTheCopyOfACutShortCheckpoint(t *testing.T) {
 	testenv.Must(t, err)
 	ps, rej := crashBatch(2)
 	testenv.Must(t, s.Write(ctx, ps, rej)) // in the log only
-	// The copy a checkpoint keeps, read while no checkpoint runs and
-	// written once the store is closed (a clean close drops any copy).
-	copies := map[string][]byte{}
-	for from, to := range map[string]string{path + ".wal": path + ".pre-checkpoint.wal", path: path + ".pre-checkpoint"} {
-		b, err := os.ReadFile(from)
-		testenv.Must(t, err)
-		if len(b) == 0 {
-			t.Fatalf("%s is empty; the test needs batch 2 in the log", from)
-		}
-		copies[to] = b
-	}
-	testenv.Must(t, s.Close())
-	for to, b := range copies {
-		testenv.Must(t, os.WriteFile(to, b, 0o644))
-	}
-	// The torn block: the first one after the file's three headers.
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	testenv.Must(t, err)
-	_, err = f.WriteAt([]byte(strings.Repeat("torn", 1024)), 3*4096)
-	testenv.Must(t, err)
-	testenv.Must(t, f.Close())
+	duckfiletest.CutShort(t, path, s.Close)
 	testenv.Must(t, os.WriteFile(path+".wal.checkpoint", []byte("what the checkpoint's own log had begun"), 0o644))
 
 	crashVerify(t, dir, 3, 2) // batches 0..2, none written again
 	if aside, _ := filepath.Glob(path + ".broken-*"); len(aside) != 0 {
 		t.Errorf("moved aside: %q, want nothing: the copy was whole", aside)
 	}
-	if left, _ := filepath.Glob(path + ".pre-checkpoint*"); len(left) != 0 {
-		t.Errorf("left behind: %q", left)
-	}
+	duckfiletest.Checkpointed(t, path, "the reopen")
 }
 
 // TestEmbeddedStreamStoreCheckpointsWhenItsLogGrows lowers the log size
@@ -481,9 +459,7 @@ func TestEmbeddedStreamStoreCheckpointsWhenItsLogGrows(t *testing.T) {
 	if os.Getenv(crashDirEnv) != "" {
 		t.Skip("in the child")
 	}
-	old := duckfile.LogLimit
-	duckfile.LogLimit = 1
-	defer func() { duckfile.LogLimit = old }()
+	duckfiletest.LogLimit(t, 1)
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "stream.duckdb")
@@ -492,12 +468,7 @@ func TestEmbeddedStreamStoreCheckpointsWhenItsLogGrows(t *testing.T) {
 	for i := range 4 {
 		ps, rej := crashBatch(i)
 		testenv.Must(t, s.Write(ctx, ps, rej))
-		if fi, err := os.Stat(path + ".wal"); err == nil && fi.Size() > 0 {
-			t.Errorf("after batch %d the log holds %d bytes, want a checkpoint to have emptied it", i, fi.Size())
-		}
-		if left, _ := filepath.Glob(path + ".pre-checkpoint*"); len(left) != 0 {
-			t.Errorf("after batch %d: %q left behind", i, left)
-		}
+		duckfiletest.Checkpointed(t, path, fmt.Sprintf("batch %d", i))
 	}
 	testenv.Must(t, s.Close())
 	crashVerify(t, dir, 4, 3) // batches 0..3, none written again

@@ -3,13 +3,12 @@ package standin
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"pinpipe/internal/duckfile"
+	"pinpipe/internal/duckfile/duckfiletest"
 	"pinpipe/internal/testenv"
 	"pinpipe/pin"
 	"pinpipe/synth"
@@ -150,24 +149,7 @@ func TestOpenPutsBackTheCopyOfACutShortCheckpoint(t *testing.T) {
 	s, err = Open(ctx, dir, 0, nil)
 	testenv.Must(t, err)
 	testenv.Must(t, s.ReplaceDay(ctx, "2024-01-16", day("2024-01-16", 2), nil)) // in the log only
-	copies := map[string][]byte{}
-	for from, to := range map[string]string{path + ".wal": path + ".pre-checkpoint.wal", path: path + ".pre-checkpoint"} {
-		b, err := os.ReadFile(from)
-		testenv.Must(t, err)
-		if len(b) == 0 {
-			t.Fatalf("%s is empty; the test needs the 16th in the log", from)
-		}
-		copies[to] = b
-	}
-	testenv.Must(t, s.Close())
-	for to, b := range copies {
-		testenv.Must(t, os.WriteFile(to, b, 0o644))
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	testenv.Must(t, err)
-	_, err = f.WriteAt([]byte(strings.Repeat("torn", 1024)), 3*4096) // the first block after the headers
-	testenv.Must(t, err)
-	testenv.Must(t, f.Close())
+	duckfiletest.CutShort(t, path, s.Close)
 
 	s, err = Open(ctx, dir, 0, nil)
 	testenv.Must(t, err)
@@ -179,28 +161,19 @@ func TestOpenPutsBackTheCopyOfACutShortCheckpoint(t *testing.T) {
 			t.Errorf("%s: %d pins, want 1000", dt, n)
 		}
 	}
-	if left, _ := filepath.Glob(path + ".pre-checkpoint*"); len(left) != 0 {
-		t.Errorf("left behind: %q", left)
-	}
+	duckfiletest.Checkpointed(t, path, "the reopen")
 }
 
 // Once the log passes duckfile.LogLimit, a write checkpoints.
 func TestAWriteCheckpointsWhenTheLogGrows(t *testing.T) {
-	old := duckfile.LogLimit
-	duckfile.LogLimit = 1
-	defer func() { duckfile.LogLimit = old }()
+	duckfiletest.LogLimit(t, 1)
 	ctx := context.Background()
 	dir := t.TempDir()
 	s, err := Open(ctx, dir, 0, nil)
 	testenv.Must(t, err)
 	defer s.Close()
 	testenv.Must(t, s.SaveRun(ctx, pin.Run{ID: "r1", Date: "2024-01-15", Trigger: "manual", Status: "running"}))
-	if fi, err := os.Stat(filepath.Join(dir, "serving.duckdb.wal")); err == nil && fi.Size() > 0 {
-		t.Errorf("the log holds %d bytes after the write, want a checkpoint to have emptied it", fi.Size())
-	}
-	if left, _ := filepath.Glob(filepath.Join(dir, "serving.duckdb.pre-checkpoint*")); len(left) != 0 {
-		t.Errorf("left behind: %q", left)
-	}
+	duckfiletest.Checkpointed(t, filepath.Join(dir, "serving.duckdb"), "a write")
 }
 
 // A second Open of the same directory is refused with what to do, and

@@ -51,6 +51,12 @@ const (
 	preCopying    = ".pre-checkpoint.copying"
 )
 
+// CopyOf returns where Keep puts its copy of the database file at path and
+// of its log.
+func CopyOf(path string) (file, log string) {
+	return path + preCheckpoint, path + preCheckpoint + ".wal"
+}
+
 // Logs returns the write-ahead logs DuckDB keeps beside the database file
 // at path: the log, the one a checkpoint writes to while it runs, and the
 // one recovery merges them into.
