@@ -513,3 +513,75 @@ func TestEmbeddedStreamStoreRefusesADataDirInUse(t *testing.T) {
 	}
 	testenv.Must(t, s.Check(ctx))
 }
+
+// TestEmbeddedStreamStoreFinishesACutShortRebuild leaves the files as a
+// process killed inside a rebuild leaves them, and checks that the next open
+// loses nothing: killed after the broken file was moved aside, with a new
+// file begun, the rebuild runs again from the broken file; killed after its
+// log was moved but before the file, the log goes back.
+func TestEmbeddedStreamStoreFinishesACutShortRebuild(t *testing.T) {
+	if os.Getenv(crashDirEnv) != "" {
+		t.Skip("in the child")
+	}
+	ctx := context.Background()
+	// store writes batches 0..2 to dir, the last in the log only, and
+	// returns the file and its log as they were before the close.
+	store := func(t *testing.T, dir string) (file, log []byte) {
+		s, err := stream.OpenDuckDB(ctx, dir, testenv.Log(t))
+		testenv.Must(t, err)
+		for i := range 3 {
+			if i == 2 {
+				testenv.Must(t, s.Close())
+				s, err = stream.OpenDuckDB(ctx, dir, testenv.Log(t))
+				testenv.Must(t, err)
+			}
+			ps, rej := crashBatch(i)
+			testenv.Must(t, s.Write(ctx, ps, rej))
+		}
+		path := filepath.Join(dir, "stream.duckdb")
+		file, err = os.ReadFile(path)
+		testenv.Must(t, err)
+		log, err = os.ReadFile(path + ".wal")
+		testenv.Must(t, err)
+		testenv.Must(t, s.Close())
+		return file, log
+	}
+	const aside = "stream.duckdb.broken-20260301T120000.000Z"
+	t.Run("after the move", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "stream.duckdb")
+		file, log := store(t, dir)
+		testenv.Must(t, os.WriteFile(filepath.Join(dir, aside), file, 0o644))
+		testenv.Must(t, os.WriteFile(filepath.Join(dir, aside+".wal"), log, 0o644))
+		// The new file the cut-short rebuild had begun: an empty store.
+		empty := t.TempDir()
+		s, err := stream.OpenDuckDB(ctx, empty, testenv.Log(t))
+		testenv.Must(t, err)
+		testenv.Must(t, s.Close())
+		b, err := os.ReadFile(filepath.Join(empty, "stream.duckdb"))
+		testenv.Must(t, err)
+		testenv.Must(t, os.WriteFile(path, b, 0o644)) // a clean close left no log
+		testenv.Must(t, os.WriteFile(path+".rebuilding", []byte(aside), 0o644))
+
+		crashVerify(t, dir, 3, 2) // batches 0..2, none written again
+		if _, err := os.Stat(path + ".rebuilding"); err == nil {
+			t.Error("the rebuild's marker is still there")
+		}
+		if _, err := os.Stat(filepath.Join(dir, aside)); err != nil {
+			t.Errorf("the broken file is not kept: %v", err)
+		}
+	})
+	t.Run("before the file moved", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "stream.duckdb")
+		file, log := store(t, dir)
+		testenv.Must(t, os.WriteFile(path, file, 0o644)) // a clean close left no log
+		testenv.Must(t, os.WriteFile(filepath.Join(dir, aside+".wal"), log, 0o644))
+		testenv.Must(t, os.WriteFile(path+".rebuilding", []byte(aside), 0o644))
+
+		crashVerify(t, dir, 3, 2) // batches 0..2: batch 2 came from the log put back
+		if left, _ := filepath.Glob(filepath.Join(dir, "stream.duckdb.*")); len(left) != 0 {
+			t.Errorf("left behind: %q", left)
+		}
+	})
+}

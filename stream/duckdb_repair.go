@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,14 +20,16 @@ import (
 
 // Opening the stand-in, from the gentlest step to the most drastic:
 //
-//  1. take the data dir's lock; put back the copy a cut-short checkpoint
-//     left (package duckfile) and keep a new one; open the file (DuckDB
-//     replays its write-ahead log), apply the migrations, rebuild the
-//     tables without indexes if they have any (dropIndexes), check the
-//     tables and repair them (repair), checkpoint;
+//  1. take the data dir's lock; finish a rebuild (step 2) that was cut
+//     short; put back the copy a cut-short checkpoint left (package
+//     duckfile) and keep a new one; open the file (DuckDB replays its
+//     write-ahead log), apply the migrations, rebuild the tables without
+//     indexes if they have any (dropIndexes), check the tables and repair
+//     them (repair), checkpoint;
 //  2. if that fails and the file exists, move it and its log aside as
 //     stream.duckdb.broken-<UTC time>, build a new file, and copy into it
-//     every row the old one still gives (salvage);
+//     every row the old one still gives (rebuild, salvage), with a marker
+//     naming the broken file while it runs;
 //  3. if that fails too, the store is unusable: Check says why and the next
 //     Write starts again at 1.
 //
@@ -56,18 +59,20 @@ func (s *DuckDB) reopen(ctx context.Context) error {
 		}
 		s.lock = lock
 	}
+	if err := s.resumeRebuild(ctx); err != nil {
+		err = fmt.Errorf("resume rebuilding %s: %w", s.path, err)
+		s.mu.Lock()
+		s.db, s.broken = nil, err
+		s.mu.Unlock()
+		return err
+	}
 	db, err := s.openChecked(ctx)
 	if _, serr := os.Stat(s.path); err != nil && serr == nil && !isLocked(err) {
 		s.log.Error("embedded postgres: the stream store cannot be opened or checked; moving it aside and rebuilding it from what it still holds",
 			slog.String("path", s.path), slog.Any("err", err))
-		aside, merr := s.moveAside()
-		if merr != nil {
-			err = fmt.Errorf("%w; moving it aside failed too: %w", err, merr)
+		if rerr := s.rebuild(ctx); rerr != nil {
+			err = fmt.Errorf("%w; moving it aside failed too: %w", err, rerr)
 		} else {
-			if serr := s.salvage(ctx, aside); serr != nil {
-				s.log.Error("embedded postgres: nothing could be copied from the broken stream store; starting an empty one (the lake and the batch lane are unaffected)",
-					slog.String("broken", aside), slog.Any("err", serr))
-			}
 			db, err = s.openChecked(ctx)
 		}
 	}
@@ -295,22 +300,84 @@ func recount(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// moveAside renames the store's file, and its write-ahead logs when there
-// are any, to stream.duckdb.broken-<UTC time> (.wal, .wal.checkpoint,
-// .wal.recovery), keeping them for a person to look at. Returns the new
-// name of the file.
-func (s *DuckDB) moveAside() (string, error) {
+// rebuildMarker, beside the store's file, names the broken file a rebuild
+// copies from while the rebuild runs: it is written before the file is
+// moved aside and removed once the new file holds what could be copied.
+// One found at an open means a rebuild was cut short (resumeRebuild).
+const rebuildMarker = ".rebuilding"
+
+// rebuild moves the store's file aside as stream.duckdb.broken-<UTC time>
+// and builds a new one from what it still gives (salvage; a salvage that
+// copies nothing leaves an empty store, and says so). Returns an error when
+// the file could not be moved aside.
+func (s *DuckDB) rebuild(ctx context.Context) error {
 	aside := s.path + ".broken-" + time.Now().UTC().Format("20060102T150405.000Z")
-	if err := os.Rename(s.path, aside); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("move aside: %w", err)
+	marker := s.path + rebuildMarker
+	if err := os.WriteFile(marker+".tmp", []byte(filepath.Base(aside)), 0o644); err != nil {
+		return fmt.Errorf("move aside: %w", err)
 	}
+	if err := os.Rename(marker+".tmp", marker); err != nil {
+		return fmt.Errorf("move aside: %w", err)
+	}
+	if err := s.moveAside(aside); err != nil {
+		return err
+	}
+	s.salvageOrEmpty(ctx, aside)
+	return os.Remove(marker)
+}
+
+// resumeRebuild finishes a rebuild that was cut short, when its marker is
+// there: a move aside that had not reached the file is undone, and one that
+// had is followed by the salvage again, over whatever new file the cut-short
+// one had begun.
+func (s *DuckDB) resumeRebuild(ctx context.Context) error {
+	marker := s.path + rebuildMarker
+	name, err := os.ReadFile(marker)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	aside := filepath.Join(s.dir, filepath.Base(string(name)))
+	if _, err := os.Stat(aside); errors.Is(err, os.ErrNotExist) {
+		// moveAside moves the logs first: put back those it moved.
+		for i, f := range duckfile.Logs(aside) {
+			if err := os.Rename(f, duckfile.Logs(s.path)[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+		return os.Remove(marker)
+	}
+	s.log.Warn("embedded postgres: a rebuild of the stream store was cut short; rebuilding it again from the broken file",
+		slog.String("path", s.path), slog.String("broken", aside))
+	s.salvageOrEmpty(ctx, aside)
+	return os.Remove(marker)
+}
+
+// moveAside renames the store's write-ahead logs, when there are any, and
+// then its file to aside (.wal, .wal.checkpoint, .wal.recovery), keeping
+// them for a person to look at. The file goes last: resumeRebuild tells by
+// it whether the move was finished.
+func (s *DuckDB) moveAside(aside string) error {
 	for i, f := range duckfile.Logs(s.path) {
 		if err := os.Rename(f, duckfile.Logs(aside)[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("move aside: %w", err)
+			return fmt.Errorf("move aside: %w", err)
 		}
 	}
+	if err := os.Rename(s.path, aside); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("move aside: %w", err)
+	}
 	s.log.Warn("embedded postgres: moved the broken stream store aside", slog.String("broken", aside))
-	return aside, nil
+	return nil
+}
+
+// salvageOrEmpty salvages what it can from aside, saying so when that is
+// nothing and the store starts empty.
+func (s *DuckDB) salvageOrEmpty(ctx context.Context, aside string) {
+	if err := s.salvage(ctx, aside); err != nil {
+		s.log.Error("embedded postgres: nothing could be copied from the broken stream store; starting an empty one (the lake and the batch lane are unaffected)",
+			slog.String("broken", aside), slog.Any("err", err))
+	}
 }
 
 // salvage builds a new store file from the pins and rejected records the
