@@ -42,7 +42,7 @@ func (s *DuckDB) maybeCheckpoint(ctx context.Context) {
 }
 
 // restoreCopy puts back the copy from before a checkpoint that failed,
-// once the database is closed, logging a failure to.
+// once the database is closed, and logs it when that fails.
 func (s *DuckDB) restoreCopy() {
 	if _, err := duckfile.Restore(s.path); err != nil {
 		s.log.Error("embedded postgres: putting back the copy from before a failed checkpoint", slog.String("path", s.path), slog.Any("err", err))

@@ -51,27 +51,19 @@ func (s *DuckDB) reopen(ctx context.Context) error {
 		// process's open store would undo its writes.
 		lock, err := dirlock.Lock(s.dir)
 		if err != nil {
-			err = fmt.Errorf("lock %s: %w", s.dir, err)
-			s.mu.Lock()
-			s.db, s.broken = nil, err
-			s.mu.Unlock()
-			return err
+			return s.opened(nil, fmt.Errorf("lock %s: %w", s.dir, err))
 		}
 		s.lock = lock
 	}
 	if err := s.resumeRebuild(ctx); err != nil {
-		err = fmt.Errorf("resume rebuilding %s: %w", s.path, err)
-		s.mu.Lock()
-		s.db, s.broken = nil, err
-		s.mu.Unlock()
-		return err
+		return s.opened(nil, fmt.Errorf("resume rebuilding %s: %w", s.path, err))
 	}
 	db, err := s.openChecked(ctx)
 	if _, serr := os.Stat(s.path); err != nil && serr == nil && !isLocked(err) {
 		s.log.Error("embedded postgres: the stream store cannot be opened or checked; moving it aside and rebuilding it from what it still holds",
 			slog.String("path", s.path), slog.Any("err", err))
 		if rerr := s.rebuild(ctx); rerr != nil {
-			err = fmt.Errorf("%w; moving it aside failed too: %w", err, rerr)
+			err = fmt.Errorf("%w; rebuilding it failed too: %w", err, rerr)
 		} else {
 			db, err = s.openChecked(ctx)
 		}
@@ -79,6 +71,12 @@ func (s *DuckDB) reopen(ctx context.Context) error {
 	if err != nil {
 		err = fmt.Errorf("open %s: %w", s.path, err)
 	}
+	return s.opened(db, err)
+}
+
+// opened makes db the store's database, or records why the store is
+// unusable when err is not nil. Returns err.
+func (s *DuckDB) opened(db *sql.DB, err error) error {
 	s.mu.Lock()
 	s.db, s.broken = db, err
 	s.mu.Unlock()

@@ -134,9 +134,10 @@ WHERE NOT EXISTS (SELECT 1 FROM pins p WHERE p.unique_id = s.unique_id)`,
 // Open opens (creating when missing) the stand-in's database file
 // serving.duckdb under dir. memory, when above 0, is DuckDB's memory limit
 // in bytes: a day's staging and upsert beyond it spill to serving.duckdb.tmp
-// under dir instead of growing the process (the batch run gives it half of
-// PINPIPE_BATCH_MEMORY). write, when not nil, observes the duration of each
-// write. Returns an error saying so when another process holds the file.
+// under dir instead of growing the process (the batch run gives it a
+// quarter of PINPIPE_BATCH_MEMORY). write, when not nil, observes the
+// duration of each write. Returns an error saying so when another process
+// holds the directory.
 func Open(ctx context.Context, dir string, memory int64, write prometheus.Observer) (_ *Store, err error) {
 	path := filepath.Join(dir, "serving.duckdb")
 	lock, err := dirlock.Lock(dir)
