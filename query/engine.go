@@ -172,8 +172,8 @@ func Open(ctx context.Context, o Options) (*Engine, error) {
 // sandbox applies the engine's settings, last of all locking them. They
 // run on whichever connection database/sql hands out, so each is GLOBAL:
 // a plain SET of a session-scoped option (TimeZone,
-// parquet_metadata_cache) would reach that one connection and not the
-// others queries run on.
+// parquet_metadata_cache, late_materialization_max_rows) would reach that
+// one connection and not the others queries run on.
 func (e *Engine) sandbox(ctx context.Context) error {
 	settings := []string{
 		"SET autoinstall_known_extensions = false",
@@ -185,6 +185,12 @@ func (e *Engine) sandbox(ctx context.Context) error {
 		// Instants (the lake's timestamps are UTC-adjusted) show and
 		// cast in UTC, whatever the host's zone.
 		"SET GLOBAL TimeZone = 'UTC'",
+		// A top-N or LIMIT up to this many rows first reads only the
+		// columns it orders and filters by, then fetches its rows' other
+		// columns by row id. DuckDB's default stops at 50, below the
+		// dashboard's "LIMIT 100", which then decoded every column of
+		// every pin.
+		"SET GLOBAL late_materialization_max_rows = 1000",
 	}
 	if e.o.MemoryLimit != "" {
 		settings = append(settings, "SET memory_limit = "+quoteString(e.o.MemoryLimit))

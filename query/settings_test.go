@@ -52,13 +52,13 @@ func TestEveryConnectionHasTheEngineSettings(t *testing.T) {
 	}
 	for i, c := range e.pool.idle {
 		// 03:00 UTC is the evening before in New York.
-		var zone, cache, day string
+		var zone, cache, day, late string
 		err := c.c.QueryRowContext(ctx, `SELECT current_setting('TimeZone'), current_setting('parquet_metadata_cache')::VARCHAR,
-			CAST(CAST(TIMESTAMPTZ '2026-03-01 03:00:00+00' AS DATE) AS VARCHAR)`).Scan(&zone, &cache, &day)
+			CAST(CAST(TIMESTAMPTZ '2026-03-01 03:00:00+00' AS DATE) AS VARCHAR), current_setting('late_materialization_max_rows')::VARCHAR`).Scan(&zone, &cache, &day, &late)
 		testenv.Must(t, err)
-		if zone != "UTC" || cache != "true" || day != "2026-03-01" {
-			t.Errorf("connection %d: TimeZone %q, parquet_metadata_cache %s, the day of 2026-03-01 03:00 UTC %s; want UTC, true, 2026-03-01",
-				i, zone, cache, day)
+		if zone != "UTC" || cache != "true" || day != "2026-03-01" || late != "1000" {
+			t.Errorf("connection %d: TimeZone %q, parquet_metadata_cache %s, the day of 2026-03-01 03:00 UTC %s, late_materialization_max_rows %s; want UTC, true, 2026-03-01, 1000",
+				i, zone, cache, day, late)
 		}
 	}
 }

@@ -1,6 +1,6 @@
 // Command query measures ad-hoc SQL over the curated zone: it generates
 // 10,000,000 curated pins as Parquet (with DuckDB itself), stores them in an
-// in-process pinpipe's lake, then runs five typical analytics queries N
+// in-process pinpipe's lake, then runs six typical analytics queries N
 // times each through POST /query and, in the same run, directly in DuckDB
 // over the same Parquet files (the floor), and prints p50/p95 side by side.
 package main
@@ -29,7 +29,7 @@ import (
 	"pinpipe/pipeline"
 )
 
-// queries are the five analytics queries: SQL over the view pins.
+// queries are the six analytics queries: SQL over the view pins.
 var queries = []struct{ name, sql string }{
 	{"count by category", `SELECT category, count(*) AS pins FROM pins GROUP BY category ORDER BY pins DESC, category`},
 	{"top posters by followers", `SELECT poster_name, max(follower_count) AS followers, count(*) AS pins FROM pins
@@ -39,6 +39,7 @@ var queries = []struct{ name, sql string }{
 		GROUP BY tag ORDER BY pins DESC, tag LIMIT 20`},
 	{"filtered p95 followers", `SELECT category, quantile_cont(follower_count, 0.95) AS p95_followers FROM pins
 		WHERE dt >= DATE '2026-11-14' AND is_image_or_video = 'video' GROUP BY category ORDER BY category`},
+	{"latest 100 pins", `SELECT * FROM pins ORDER BY ingested_at DESC LIMIT 100`},
 }
 
 func main() {
