@@ -98,6 +98,13 @@ type Service struct {
 	// saved (say, Cassandra was down); they are saved again before each
 	// run and overlay the store's history in Runs and Run.
 	pending map[string]Run
+	// finished holds the last finishedKept runs this process finished, in
+	// finishedOrder, for a store that lost a record it had acknowledged
+	// (a single Cassandra node killed right after the write): Run and Runs
+	// answer with them over a record still queued or running, and Run
+	// saves them again.
+	finished      map[string]Run
+	finishedOrder []string
 	// waiting holds the days whose scheduled run waits for completeness.
 	waiting map[string]bool
 	// backfilling is true while a backfill of this process runs.
@@ -117,9 +124,12 @@ func NewService(o ServiceOptions) *Service {
 	o.Concurrency = max(o.Concurrency, 1)
 	return &Service{
 		o: o, store: o.Job.Store, ctx: ctx, cancel: cancel, slot: make(chan struct{}, o.Concurrency), staleRecheck: DayLockTTL,
-		active: map[string]string{}, pending: map[string]Run{}, waiting: map[string]bool{},
+		active: map[string]string{}, pending: map[string]Run{}, finished: map[string]Run{}, waiting: map[string]bool{},
 	}
 }
+
+// finishedKept is how many finished runs a Service remembers.
+const finishedKept = 100
 
 // now returns the time by the service's clock.
 func (s *Service) now() time.Time { return s.o.Clock.Now().UTC() }
@@ -453,7 +463,16 @@ func (s *Service) finish(ctx context.Context, run Run, res JobResult) {
 	if saved {
 		delete(s.pending, run.ID)
 	}
+	s.finished[run.ID] = run
+	s.finishedOrder = append(s.finishedOrder, run.ID)
+	if len(s.finishedOrder) > finishedKept {
+		delete(s.finished, s.finishedOrder[0])
+		s.finishedOrder = s.finishedOrder[1:]
+	}
 }
+
+// unfinished reports whether a run in status is yet to end.
+func unfinished(status string) bool { return status == StatusQueued || status == StatusRunning }
 
 // save writes run to the store and keeps it in pending. Returns whether
 // the store took it; when not, it is saved again before the next run.
@@ -564,6 +583,11 @@ func (s *Service) Runs(ctx context.Context, limit int) ([]Run, error) {
 			runs = append(runs, p)
 		}
 	}
+	for i, r := range runs {
+		if f, ok := s.finished[r.ID]; ok && unfinished(r.Status) {
+			runs[i] = f
+		}
+	}
 	s.mu.Unlock()
 	slices.SortFunc(runs, func(a, b Run) int { return strings.Compare(b.ID, a.ID) })
 	return runs[:min(limit, len(runs))], nil
@@ -580,6 +604,16 @@ func (s *Service) Run(ctx context.Context, id string) (Run, error) {
 	r, err := s.store.Run(ctx, id)
 	if err != nil {
 		return Run{}, servingError("read run "+id, err)
+	}
+	s.mu.Lock()
+	f, ok := s.finished[id]
+	s.mu.Unlock()
+	if ok && unfinished(r.Status) {
+		if err := s.store.SaveRun(ctx, f); err == nil {
+			s.o.Log.Warn("batch: the serving store had lost the record of a finished run (an unclean stop of a single node?); saved it again",
+				slog.String("run", id), slog.String("status", f.Status))
+		}
+		return f, nil
 	}
 	return r, nil
 }

@@ -422,3 +422,50 @@ func TestServiceFailsARunWhoseJobPanicsAndFreesItsDayAndSlot(t *testing.T) {
 		t.Fatalf("the run after the panic: %+v", run)
 	}
 }
+
+// losingStore acknowledges the first record of a finished run it is asked
+// to save and drops it, as a single Cassandra node killed right after the
+// write can.
+type losingStore struct {
+	batch.ServingStore
+	lost bool
+}
+
+func (s *losingStore) SaveRun(ctx context.Context, r batch.Run) error {
+	if !s.lost && r.Status == batch.StatusSucceeded {
+		s.lost = true
+		return nil
+	}
+	return s.ServingStore.SaveRun(ctx, r)
+}
+
+// A finished run whose record the store lost is still answered as
+// finished by the process that ran it, which saves the record again.
+func TestServiceAnswersAFinishedRunWhoseRecordTheStoreLost(t *testing.T) {
+	ctx := context.Background()
+	s := openLake(t)
+	d := writeDayOfRaw(t, s)
+	store := &losingStore{ServingStore: teststores.Serving(t)}
+	svc := newService(t, newJob(t, s, store))
+	run, err := svc.RunNow(ctx, d.dt, batch.TriggerCLI, nil)
+	testenv.Must(t, err)
+	if run.Status != batch.StatusSucceeded || !store.lost {
+		t.Fatalf("the run: %+v, its record lost: %v", run, store.lost)
+	}
+	if r, err := store.ServingStore.Run(ctx, run.ID); err != nil || r.Status != batch.StatusRunning {
+		t.Fatalf("the stored record: %+v %v, want the lost write's predecessor, running", r, err)
+	}
+	runs, err := svc.Runs(ctx, 10)
+	testenv.Must(t, err)
+	if len(runs) != 1 || runs[0].Status != batch.StatusSucceeded {
+		t.Errorf("Runs: %+v, want the one run, succeeded", runs)
+	}
+	got, err := svc.Run(ctx, run.ID)
+	testenv.Must(t, err)
+	if got.Status != batch.StatusSucceeded || got.RowsOut != run.RowsOut {
+		t.Errorf("Run: %+v, want %+v", got, run)
+	}
+	if r, err := store.ServingStore.Run(ctx, run.ID); err != nil || r.Status != batch.StatusSucceeded {
+		t.Errorf("the stored record after Run: %+v %v, want it saved again, succeeded", r, err)
+	}
+}
