@@ -523,7 +523,7 @@ func (s *Service) recoverStale(ctx context.Context) (held int) {
 		return 0
 	}
 	for _, r := range runs {
-		if r.Status != StatusQueued && r.Status != StatusRunning {
+		if !unfinished(r.Status) {
 			continue
 		}
 		s.mu.Lock()
@@ -557,7 +557,7 @@ func (s *Service) failStale(ctx context.Context, r Run) (bool, error) {
 	defer unlock()
 	// The run may have finished, and freed its day, since the history
 	// was read.
-	if now, err := s.store.Run(ctx, r.ID); err == nil && now.Status != StatusQueued && now.Status != StatusRunning {
+	if now, err := s.store.Run(ctx, r.ID); err == nil && !unfinished(now.Status) {
 		return false, nil
 	}
 	now := time.Now().UTC()
